@@ -1,0 +1,40 @@
+# The verbs people use. `make test` and `make demo` work alone on a fresh machine: each creates
+# .venv and installs the project into it when it is missing or pyproject.toml changed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install test check lint typecheck schema-check demo generate check-generated bench soak clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+schema-check: $(STAMP)
+	$(BIN)/runcomfy-client schema check schemas
+
+check: lint typecheck schema-check
+
+demo: $(STAMP)
+	$(BIN)/python -m runcomfy_client.demo --out out
+
+generate: $(STAMP)
+	@echo "codegen lands with the codegen issue"
+
+clean:
+	rm -rf $(VENV) out dist build

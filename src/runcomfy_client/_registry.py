@@ -1,0 +1,421 @@
+"""The schema registry: which models exist, and what each one's fields are.
+
+Schemas are found in the bundled folder and in the user's folders (``RUNCOMFY_SCHEMA_PATH``,
+path-separated, and the ``schema_dirs`` argument). A model's id is its file's path below the
+folder without ``.json``. A user's file overrides a bundled one of the same id; two user files for
+one id are an error naming both.
+
+Besides model files a folder may hold output schemas: ``_output.json`` at its root is the
+default for every model, and ``<id>.output.json`` beside a model's file is that model's own.
+Files whose name starts with ``_`` are never models.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ._dialect import LintWarning, dimension_pair, lint, media_kind, normalise
+from ._errors import DuplicateModelError, SchemaError, UnknownModelError
+from ._naming import assign_names, closest
+
+if TYPE_CHECKING:
+    from ._validation import Validator
+
+__all__ = ["Field", "ModelSchema", "Registry", "bundled_schema_dir", "default_registry"]
+
+SCHEMA_PATH_ENV = "RUNCOMFY_SCHEMA_PATH"
+OUTPUT_SUFFIX = ".output.json"
+DEFAULT_OUTPUT_NAME = "_output.json"
+
+
+class _Missing:
+    """The marker for "the schema gives no default"."""
+
+    _instance: _Missing | None = None
+
+    def __new__(cls) -> _Missing:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+MISSING: Any = _Missing()
+
+
+def bundled_schema_dir() -> Path:
+    """The schema folder that ships with the package."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "schemas"
+    if packaged.is_dir():
+        return packaged
+    # A source checkout (editable install): the repository's schemas/ is the bundled folder.
+    return here.parent.parent / "schemas"
+
+
+@dataclass(frozen=True)
+class Field:
+    """One input of a model, as the schema describes it."""
+
+    key: str
+    """The wire key, e.g. ``96_steps``."""
+    name: str
+    """The readable Python name, e.g. ``steps``."""
+    title: str | None
+    description: str | None
+    type: str | list[str] | None
+    required: bool
+    default: Any
+    """The server's default (``MISSING`` when none): documented, never sent by the client."""
+    enum: tuple[Any, ...] | None
+    minimum: float | None
+    maximum: float | None
+    exclusive_minimum: float | None
+    exclusive_maximum: float | None
+    media: str | None
+    """'image', 'video', 'audio' or 'mask' for fields that take a public URL."""
+    dimensions: bool
+    """True for the ``<n>_widthx<n>_height`` enum that carries two node inputs."""
+    schema: Mapping[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def has_default(self) -> bool:
+        return self.default is not MISSING
+
+    @property
+    def label(self) -> str:
+        """``name (key)``: how messages name a field."""
+        return f"{self.name} ({self.key})"
+
+    @property
+    def type_name(self) -> str:
+        if isinstance(self.type, list):
+            return " | ".join(self.type)
+        return self.type or "any"
+
+
+@dataclass(frozen=True)
+class ModelSchema:
+    """A model's normalised input schema, its fields, output schema and lint warnings."""
+
+    model_id: str
+    path: Path | None
+    raw: Mapping[str, Any] = field(repr=False)
+    schema: dict[str, Any] = field(repr=False)
+    fields: tuple[Field, ...]
+    output_schema: Mapping[str, Any] = field(repr=False)
+    warnings: tuple[LintWarning, ...] = ()
+    bundled: bool = False
+
+    @property
+    def title(self) -> str | None:
+        title = self.schema.get("title")
+        return title if isinstance(title, str) else None
+
+    @property
+    def description(self) -> str | None:
+        text = self.raw.get("description")
+        return text if isinstance(text, str) and text else None
+
+    @property
+    def required(self) -> tuple[Field, ...]:
+        return tuple(f for f in self.fields if f.required)
+
+    def field(self, name_or_key: str) -> Field:
+        """The field with this readable name or wire key (KeyError with a hint otherwise)."""
+        found = self.find(name_or_key)
+        if found is None:
+            hints = closest(
+                name_or_key, [f.name for f in self.fields] + [f.key for f in self.fields]
+            )
+            hint = f"; did you mean {hints[0]!r}?" if hints else ""
+            raise KeyError(f"{self.model_id} has no field {name_or_key!r}{hint}")
+        return found
+
+    def find(self, name_or_key: str) -> Field | None:
+        for f in self.fields:
+            if name_or_key in (f.key, f.name):
+                return f
+        return None
+
+    def output_kinds(self) -> list[str]:
+        """The output keys the Output schema names (``video``, ``images``, ...)."""
+        props = self.output_schema.get("properties", {})
+        return list(props) if isinstance(props, dict) else []
+
+
+def _number(value: Any) -> float | None:
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def build_fields(schema: Mapping[str, Any]) -> tuple[Field, ...]:
+    """The fields of a normalised schema, named by the one naming rule."""
+    properties: Mapping[str, Any] = schema.get("properties", {})
+    names, _ = assign_names({k: v for k, v in properties.items() if isinstance(v, dict)})
+    required = set(schema.get("required", []))
+    fields = []
+    for key, prop in properties.items():
+        if not isinstance(prop, dict):
+            continue
+        enum = prop.get("enum")
+        fields.append(
+            Field(
+                key=key,
+                name=names[key],
+                title=prop.get("title") if isinstance(prop.get("title"), str) else None,
+                description=prop.get("description") or None,
+                type=prop.get("type"),
+                required=key in required,
+                default=prop.get("default", MISSING),
+                enum=tuple(enum) if isinstance(enum, list) else None,
+                minimum=_number(prop.get("minimum")),
+                maximum=_number(prop.get("maximum")),
+                exclusive_minimum=_number(prop.get("exclusiveMinimum")),
+                exclusive_maximum=_number(prop.get("exclusiveMaximum")),
+                media=media_kind(key, prop),
+                dimensions=dimension_pair(key, prop),
+                schema=prop,
+            )
+        )
+    # Required fields first, each group in the schema's order: the order people fill them in.
+    fields.sort(key=lambda f: not f.required)
+    return tuple(fields)
+
+
+def load_json(path: Path) -> Any:
+    """Parse a JSON file; bad JSON names the file, line and column."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SchemaError(f"not UTF-8 text ({exc.reason})", file=str(path)) from None
+    except OSError as exc:
+        raise SchemaError(f"cannot read: {exc.strerror}", file=str(path)) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SchemaError(
+            f"not valid JSON: {exc.msg}", file=str(path), line=exc.lineno, column=exc.colno
+        ) from None
+
+
+def model_from_schema(
+    model_id: str,
+    raw: Any,
+    *,
+    path: Path | None = None,
+    output_schema: Mapping[str, Any] | None = None,
+    bundled: bool = False,
+) -> ModelSchema:
+    """Normalise, lint and describe one model's schema."""
+    file = str(path) if path else None
+    schema = normalise(raw, file=file)
+    return ModelSchema(
+        model_id=model_id,
+        path=path,
+        raw=raw,
+        schema=schema,
+        fields=build_fields(schema),
+        output_schema=output_schema or DEFAULT_OUTPUT_SCHEMA,
+        warnings=tuple(lint(schema, file=file)),
+        bundled=bundled,
+    )
+
+
+# The Output schema every published page shows, used when no folder provides one.
+DEFAULT_OUTPUT_SCHEMA: Mapping[str, Any] = {
+    "type": "object",
+    "properties": {
+        "image": {"type": "string", "format": "uri"},
+        "video": {"type": "string", "format": "uri"},
+        "images": {"type": "array", "items": {"type": "string", "format": "uri"}},
+        "videos": {"type": "array", "items": {"type": "string", "format": "uri"}},
+    },
+}
+
+
+def _output_from_file(path: Path) -> Mapping[str, Any]:
+    data = load_json(path)
+    # Pages publish it wrapped as {"output": {...}}; accept the bare schema too.
+    if isinstance(data, dict) and isinstance(data.get("output"), dict) and len(data) == 1:
+        data = data["output"]
+    if not isinstance(data, dict) or not isinstance(data.get("properties"), dict):
+        raise SchemaError("an output schema needs a 'properties' object", file=str(path))
+    return data
+
+
+def env_schema_dirs() -> list[Path]:
+    """The folders named by ``RUNCOMFY_SCHEMA_PATH`` (path-separated; empty parts ignored)."""
+    value = os.environ.get(SCHEMA_PATH_ENV, "")
+    return [Path(part).expanduser() for part in value.split(os.pathsep) if part.strip()]
+
+
+@dataclass(frozen=True)
+class _Source:
+    model_id: str
+    path: Path
+    root: Path
+    bundled: bool
+
+
+class Registry:
+    """Finds, loads and caches model schemas. Thread-safe.
+
+    ``schema_dirs`` are searched before ``RUNCOMFY_SCHEMA_PATH`` (when ``use_env``), and both
+    before the bundled folder (when ``include_bundled``).
+    """
+
+    def __init__(
+        self,
+        schema_dirs: Iterable[str | os.PathLike[str]] = (),
+        *,
+        use_env: bool = True,
+        include_bundled: bool = True,
+    ) -> None:
+        user = [Path(d).expanduser() for d in schema_dirs]
+        if use_env:
+            user += env_schema_dirs()
+        seen: set[Path] = set()
+        self.user_dirs: list[Path] = []
+        for folder in user:
+            resolved = folder.resolve()
+            if resolved not in seen:
+                seen.add(resolved)
+                self.user_dirs.append(folder)
+        self.bundled_dir: Path | None = bundled_schema_dir() if include_bundled else None
+        self._lock = threading.RLock()
+        self._sources: dict[str, _Source] | None = None
+        self._models: dict[str, ModelSchema] = {}
+        self._validators: dict[str, Validator] = {}
+
+    def __repr__(self) -> str:
+        return f"Registry(user_dirs={[str(d) for d in self.user_dirs]!r})"
+
+    @property
+    def schema_dirs(self) -> list[Path]:
+        dirs = list(self.user_dirs)
+        if self.bundled_dir is not None:
+            dirs.append(self.bundled_dir)
+        return dirs
+
+    def _discover(self) -> dict[str, _Source]:
+        with self._lock:
+            if self._sources is not None:
+                return self._sources
+            sources: dict[str, _Source] = {}
+            claimed: dict[str, list[Path]] = {}
+            for folder in self.user_dirs:
+                for model_id, path in _scan(folder):
+                    claimed.setdefault(model_id, []).append(path)
+                    sources.setdefault(model_id, _Source(model_id, path, folder, False))
+            for model_id, paths in claimed.items():
+                if len(paths) > 1:
+                    raise DuplicateModelError(model_id, [str(p) for p in paths])
+            if self.bundled_dir is not None:
+                for model_id, path in _scan(self.bundled_dir):
+                    sources.setdefault(model_id, _Source(model_id, path, self.bundled_dir, True))
+            self._sources = dict(sorted(sources.items()))
+            return self._sources
+
+    def model_ids(self) -> list[str]:
+        """Every known model id, sorted."""
+        return list(self._discover())
+
+    def __contains__(self, model_id: object) -> bool:
+        return isinstance(model_id, str) and model_id in self._discover()
+
+    def source(self, model_id: str) -> Path:
+        """The file a model's schema is loaded from."""
+        return self._source(model_id).path
+
+    def _source(self, model_id: str) -> _Source:
+        sources = self._discover()
+        found = sources.get(model_id.strip("/"))
+        if found is None:
+            raise UnknownModelError(model_id, closest(model_id, sources, n=2))
+        return found
+
+    def get(self, model_id: str) -> ModelSchema:
+        """The model's schema, loaded and normalised once (UnknownModelError if unknown)."""
+        src = self._source(model_id)
+        with self._lock:
+            model = self._models.get(src.model_id)
+            if model is None:
+                model = model_from_schema(
+                    src.model_id,
+                    load_json(src.path),
+                    path=src.path,
+                    output_schema=self._output_schema(src),
+                    bundled=src.bundled,
+                )
+                self._models[src.model_id] = model
+            return model
+
+    def add(self, model: ModelSchema) -> None:
+        """Register a schema built in memory (for example one fetched from the API)."""
+        with self._lock:
+            sources = self._discover()
+            self._models[model.model_id] = model
+            self._validators.pop(model.model_id, None)
+            if model.model_id not in sources:
+                path = model.path or Path(model.model_id + ".json")
+                sources[model.model_id] = _Source(model.model_id, path, path.parent, False)
+
+    def validator(self, model_id: str) -> Validator:
+        """The model's validator, compiled once and cached."""
+        model = self.get(model_id)
+        with self._lock:
+            found = self._validators.get(model.model_id)
+            if found is None:
+                from ._validation import Validator
+
+                found = Validator(model)
+                self._validators[model.model_id] = found
+            return found
+
+    def _output_schema(self, src: _Source) -> Mapping[str, Any]:
+        own = src.path.with_name(src.path.name[: -len(".json")] + OUTPUT_SUFFIX)
+        if own.is_file():
+            return _output_from_file(own)
+        for folder in (src.root, *self.schema_dirs):
+            shared = folder / DEFAULT_OUTPUT_NAME
+            if shared.is_file():
+                return _output_from_file(shared)
+        return DEFAULT_OUTPUT_SCHEMA
+
+
+def _scan(folder: Path) -> Sequence[tuple[str, Path]]:
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in sorted(folder.rglob("*.json")):
+        rel = path.relative_to(folder)
+        if any(part.startswith(("_", ".")) for part in rel.parts):
+            continue
+        if path.name.endswith(OUTPUT_SUFFIX) or not path.is_file():
+            continue
+        found.append((rel.with_suffix("").as_posix(), path))
+    return found
+
+
+_default: Registry | None = None
+_default_lock = threading.Lock()
+
+
+def default_registry() -> Registry:
+    """The process-wide registry over the bundled folder and ``RUNCOMFY_SCHEMA_PATH``."""
+    global _default  # noqa: PLW0603 - one lazily built registry per process
+    with _default_lock:
+        if _default is None:
+            _default = Registry()
+        return _default

@@ -1,0 +1,333 @@
+"""Validation of a caller's inputs against a model's schema, before anything is sent.
+
+Every problem is reported at once, each naming the field by readable name and wire key, saying
+what is wrong and what is allowed. Defaults are never filled in: the payload holds exactly what
+the caller set, under the wire keys.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ._dialect import describe_range, is_url, number_text
+from ._errors import InputValidationError
+from ._naming import closest
+from ._registry import Field, ModelSchema
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
+
+__all__ = ["Problem", "Validator"]
+
+_TYPE_WORDS = {
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "array": "a list",
+    "object": "an object",
+    "null": "null",
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the inputs.
+
+    ``kind`` is one of: ``missing``, ``unknown``, ``duplicate``, ``type``, ``minimum``,
+    ``maximum``, ``enum``, ``media``, ``invalid``.
+    """
+
+    kind: str
+    message: str
+    name: str | None = None
+    key: str | None = None
+    value: Any = None
+    allowed: str | None = None
+
+    @property
+    def label(self) -> str:
+        if self.name and self.key and self.name != self.key:
+            return f"{self.name} ({self.key})"
+        return self.name or self.key or "input"
+
+    def __str__(self) -> str:
+        return f"{self.label}: {self.message}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "key": self.key,
+            "message": self.message,
+            "allowed": self.allowed,
+        }
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return number_text(value)
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _type_word(kind: Any) -> str:
+    kinds = kind if isinstance(kind, list) else [kind]
+    return " or ".join(_TYPE_WORDS.get(k, str(k)) for k in kinds)
+
+
+def _value_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def allowed_text(f: Field) -> str | None:
+    """What a field accepts, in words: its choices, range or type."""
+    if f.enum is not None:
+        return ", ".join(_show(v) for v in f.enum)
+    span = describe_range(f.schema)
+    if span:
+        return span
+    if f.media:
+        return f"a public http(s) URL of the {f.media}"
+    return _type_word(f.type) if f.type else None
+
+
+def _looks_like_path(value: str) -> bool:
+    if "://" in value:
+        return False
+    return (
+        value.startswith(("/", "./", "../", "~", "\\"))
+        or (len(value) > 2 and value[1] == ":" and value[2] in "\\/")
+        or os.path.exists(value)
+        or "." in value.rsplit("/", 1)[-1]
+    )
+
+
+def _parse_dimensions(value: Any) -> tuple[int, int] | None:
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        w, h = value
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in (w, h)):
+            return int(w), int(h)
+        return None
+    if isinstance(value, str):
+        head = (
+            value.strip().split(" ", 1)[0].lower().replace("\u00d7", "x")
+        )  # the multiplication sign
+        parts = head.split("x")
+        if len(parts) == 2 and all(p.strip().isdigit() for p in parts):
+            return int(parts[0]), int(parts[1])
+    return None
+
+
+def _nearest(value: Any, options: Sequence[Any]) -> list[str]:
+    """Up to two allowed values closest to ``value``: by distance for numbers, else by spelling."""
+    numbers = [o for o in options if isinstance(o, (int, float)) and not isinstance(o, bool)]
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and numbers:
+        return [_show(o) for o in sorted(numbers, key=lambda o: abs(o - value))[:1]]
+    return [repr(h) for h in closest(str(value), [str(o) for o in options], n=2)]
+
+
+def dimensions_of(value: str) -> tuple[int, int] | None:
+    """``"720x480 (3:2)"`` -> ``(720, 480)``: the pair a width x height enum value carries."""
+    return _parse_dimensions(value)
+
+
+class Validator:
+    """Checks inputs for one model. Built once per model and cached by the registry."""
+
+    def __init__(self, model: ModelSchema) -> None:
+        from jsonschema import Draft202012Validator
+
+        self.model = model
+        self._compiled = Draft202012Validator(model.schema)
+        self._by_key = {f.key: f for f in model.fields}
+        self._by_name = {f.name: f for f in model.fields}
+        self._dimension_maps: dict[str, dict[tuple[int, int], Any]] = {}
+        for f in model.fields:
+            if f.dimensions and f.enum:
+                pairs: dict[tuple[int, int], Any] = {}
+                for option in f.enum:
+                    pair = _parse_dimensions(option)
+                    if pair is not None:
+                        pairs.setdefault(pair, option)
+                self._dimension_maps[f.key] = pairs
+
+    def __repr__(self) -> str:
+        return f"Validator({self.model.model_id!r})"
+
+    def validate(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        """The wire payload for ``inputs``, or :class:`InputValidationError` with every problem."""
+        payload, problems = self.check(inputs)
+        if problems:
+            raise InputValidationError(self.model.model_id, problems)
+        return payload
+
+    def check(self, inputs: Mapping[str, Any]) -> tuple[dict[str, Any], list[Problem]]:
+        """The wire payload and the list of problems (empty when the inputs are valid)."""
+        if not isinstance(inputs, Mapping):
+            problem = Problem(
+                "invalid", f"inputs must be a mapping of field to value, not {_value_type(inputs)}"
+            )
+            return {}, [problem]
+        payload: dict[str, Any] = {}
+        given_as: dict[str, str] = {}
+        problems: list[Problem] = []
+        for given, value in inputs.items():
+            if not isinstance(given, str):
+                problems.append(Problem("unknown", f"field names must be strings, not {given!r}"))
+                continue
+            f = self._by_key.get(given) or self._by_name.get(given)
+            if f is None:
+                problems.append(self._unknown(given))
+                continue
+            if f.key in given_as:
+                problems.append(
+                    Problem(
+                        "duplicate",
+                        f"given twice, as {given_as[f.key]!r} and {given!r}; pass it once",
+                        f.name,
+                        f.key,
+                    )
+                )
+                continue
+            given_as[f.key] = given
+            payload[f.key] = self._coerce(f, value)
+        for f in self.model.fields:
+            if f.required and f.key not in payload:
+                problems.append(
+                    Problem(
+                        "missing",
+                        "is required but was not given",
+                        f.name,
+                        f.key,
+                        allowed=allowed_text(f),
+                    )
+                )
+        media_bad: set[str] = set()
+        for key, value in payload.items():
+            f = self._by_key[key]
+            if f.media and isinstance(value, str) and not is_url(value):
+                media_bad.add(key)
+                problems.append(self._media(f, value))
+        if not self._compiled.is_valid(payload):
+            found = [self._translate(error) for error in self._compiled.iter_errors(payload)]
+            # An enum miss already says what is allowed; a type error beside it is noise.
+            enum_keys = {p.key for p in found if p is not None and p.kind == "enum"}
+            problems.extend(
+                p
+                for p in found
+                if p is not None
+                and p.key not in media_bad
+                and not (p.kind == "type" and p.key in enum_keys)
+            )
+        order = {f.key: i for i, f in enumerate(self.model.fields)}
+        problems.sort(key=lambda p: order.get(p.key, -1) if p.key else -1)
+        return payload, problems
+
+    def _unknown(self, given: str) -> Problem:
+        names = [f.name for f in self.model.fields] + [f.key for f in self.model.fields]
+        hints = closest(given, names, n=1)
+        if hints:
+            f = self._by_key.get(hints[0]) or self._by_name[hints[0]]
+            hint = f"did you mean {f.label}?"
+        else:
+            hint = "fields are " + ", ".join(f.name for f in self.model.fields)
+        return Problem("unknown", f"unknown field; {hint}", given, None, allowed=hint)
+
+    def _media(self, f: Field, value: str) -> Problem:
+        if _looks_like_path(value):
+            message = (
+                f"{_show(value)} looks like a local file; the API fetches {f.media} inputs from a "
+                "public http(s) URL, so upload the file somewhere public (or configure an "
+                "uploader) and pass its URL"
+            )
+        else:
+            message = f"{_show(value)} is not an http(s) URL; the API needs a public URL"
+        return Problem("media", message, f.name, f.key, value, allowed="a public http(s) URL")
+
+    def _coerce(self, f: Field, value: Any) -> Any:
+        # A width x height enum also takes "720x480" or (720, 480): map it to the published value.
+        pairs = self._dimension_maps.get(f.key)
+        if pairs and not (f.enum and value in f.enum):
+            pair = _parse_dimensions(value)
+            if pair is not None and pair in pairs:
+                return pairs[pair]
+        return value
+
+    def _translate(self, error: ValidationError) -> Problem | None:
+        path = list(error.absolute_path)
+        if not path:
+            # Root-level problems are handled above (required) or are not about a field.
+            if error.validator == "required":
+                return None
+            return Problem("invalid", error.message)
+        key = str(path[0])
+        f = self._by_key.get(key)
+        if f is None:
+            return Problem("invalid", error.message, key=key)
+        value = error.instance
+        where = "".join(f"[{p!r}]" for p in path[1:])
+        prefix = f"{where}: " if where else ""
+        allowed = allowed_text(f)
+        validator = str(error.validator)
+        rule = error.validator_value
+        span = describe_range(f.schema)
+        span_note = f" (allowed {span})" if span else ""
+        if validator == "type":
+            got = _show(value) if value is None else f"{_show(value)} ({_value_type(value)})"
+            message = f"expected {_type_word(rule)}, got {got}"
+            kind = "type"
+        elif validator == "minimum":
+            message = f"{_show(value)} is below the minimum {number_text(rule)}{span_note}"
+            kind = "minimum"
+        elif validator == "exclusiveMinimum":
+            message = f"{_show(value)} must be above {number_text(rule)}{span_note}"
+            kind = "minimum"
+        elif validator == "maximum":
+            message = f"{_show(value)} is above the maximum {number_text(rule)}{span_note}"
+            kind = "maximum"
+        elif validator == "exclusiveMaximum":
+            message = f"{_show(value)} must be below {number_text(rule)}{span_note}"
+            kind = "maximum"
+        elif validator == "enum":
+            kind = "enum"
+            options = list(rule) if isinstance(rule, Sequence) else []
+            hints = _nearest(value, options)
+            hint = "did you mean " + " or ".join(hints) + "? " if hints else ""
+            message = (
+                f"{_show(value)} is not one of the allowed values; {hint}"
+                f"allowed: {', '.join(_show(o) for o in options)}"
+            )
+        elif validator in ("minLength", "maxLength", "pattern", "format", "const"):
+            kind = "invalid"
+            message = error.message
+        else:
+            kind = "invalid"
+            message = error.message
+        return Problem(kind, prefix + message, f.name, f.key, value, allowed=allowed)
+
+
+def validate(model: ModelSchema, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate ``inputs`` for ``model`` with a fresh validator (prefer the registry's cache)."""
+    return Validator(model).validate(inputs)

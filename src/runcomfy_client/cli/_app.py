@@ -1,0 +1,61 @@
+"""The click group and error handling shared by every command."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from .. import _errors as e
+from .._version import __version__
+from ._exit import EXIT_CODES_HELP, exit_code_for
+
+
+class _Group(click.Group):
+    """Turns the package's errors into a one-line message and the documented exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except e.RunComfyError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exit_code_for(exc))
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(exit_code_for(KeyboardInterrupt()))
+
+
+@click.group(
+    cls=_Group, epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"]}
+)
+@click.version_option(__version__, prog_name="runcomfy-client")
+@click.option(
+    "--schemas",
+    "schema_dirs",
+    multiple=True,
+    type=click.Path(file_okay=False),
+    help="Extra schema folder (repeatable), searched before RUNCOMFY_SCHEMA_PATH and the bundle.",
+)
+@click.pass_context
+def cli(ctx: click.Context, schema_dirs: Sequence[str]) -> None:
+    """Run RunComfy models from their JSON Schemas: validate, submit, follow, download."""
+    ctx.ensure_object(dict)
+    ctx.obj["schema_dirs"] = list(schema_dirs)
+
+
+def registry_from(ctx: click.Context) -> Any:
+    from .._registry import Registry
+
+    obj = ctx.find_root().obj or {}
+    return Registry(obj.get("schema_dirs", ()))
+
+
+def echo_json(data: Any) -> None:
+    import json
+
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+from . import _catalog  # noqa: E402, F401  (registers its commands on the group)

@@ -1,0 +1,139 @@
+"""Commands that describe what the registry knows: ``models``, ``describe``, ``schema check``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from .._dialect import describe_range
+from .._registry import MISSING, Field, ModelSchema
+from ._app import cli, echo_json, registry_from
+
+
+def _one_line(model: ModelSchema) -> str:
+    # Published schemas are all titled "Input": that says nothing, so only a real description.
+    text = model.description or ""
+    return text.strip().splitlines()[0] if text.strip() else ""
+
+
+@cli.command("models")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+@click.pass_context
+def models_command(ctx: click.Context, as_json: bool) -> None:
+    """List the models whose schemas are known, with their required inputs."""
+    registry = registry_from(ctx)
+    rows = []
+    for model_id in registry.model_ids():
+        model = registry.get(model_id)
+        rows.append(
+            {
+                "model_id": model_id,
+                "description": _one_line(model),
+                "required": [f.name for f in model.required],
+                "source": str(model.path) if model.path else None,
+                "bundled": model.bundled,
+            }
+        )
+    if as_json:
+        echo_json(rows)
+        return
+    table = Table(show_edge=False, box=None, pad_edge=False)
+    table.add_column("model id", no_wrap=True)
+    table.add_column("required inputs")
+    table.add_column("description")
+    for row in rows:
+        table.add_row(row["model_id"], ", ".join(row["required"]), row["description"])
+    Console(soft_wrap=False).print(table)
+
+
+def field_record(f: Field) -> dict[str, Any]:
+    """A field as ``describe --json`` prints it."""
+    return {
+        "python_name": f.name,
+        "wire_key": f.key,
+        "type": f.type_name,
+        "required": f.required,
+        "default": None if f.default is MISSING else f.default,
+        "enum": list(f.enum) if f.enum is not None else None,
+        "minimum": f.minimum,
+        "maximum": f.maximum,
+        "description": f.description or f.title,
+        "media": f.media,
+    }
+
+
+@cli.command("describe")
+@click.argument("model_id")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of fields.")
+@click.pass_context
+def describe_command(ctx: click.Context, model_id: str, as_json: bool) -> None:
+    """Show every field of MODEL_ID: name, wire key, type, range or choices, server default."""
+    model = registry_from(ctx).get(model_id)
+    if as_json:
+        echo_json([field_record(f) for f in model.fields])
+        return
+    click.echo(f"{model.model_id}  ({model.path})")
+    for heading, group in (("required", True), ("optional", False)):
+        chosen = [f for f in model.fields if f.required == group]
+        if not chosen:
+            continue
+        click.echo(f"\n{heading}:")
+        for f in chosen:
+            click.echo(
+                f"  {f.name} ({f.key}): {f.type_name}" + (f", {f.media} URL" if f.media else "")
+            )
+            if f.enum is not None:
+                click.echo("      one of: " + ", ".join(str(v) for v in f.enum))
+            elif describe_range(f.schema):
+                click.echo(f"      allowed: {describe_range(f.schema)}")
+            if f.description:
+                click.echo(f"      {f.description}")
+            if f.default is not MISSING:
+                click.echo(f"      server default: {_short(f.default)}")
+    if model.warnings:
+        click.echo("\nlint warnings:")
+        for warning in model.warnings:
+            click.echo(f"  {warning.key or '-'}: {warning.message}")
+
+
+def _short(value: Any) -> str:
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+@cli.group("schema")
+def schema_group() -> None:
+    """Check and add model schemas."""
+
+
+@schema_group.command("check")
+@click.argument("folders", nargs=-1, type=click.Path(exists=True, file_okay=False))
+@click.option("--strict", is_flag=True, help="Fail on lint warnings too.")
+@click.pass_context
+def schema_check_command(ctx: click.Context, folders: tuple[str, ...], strict: bool) -> None:
+    """Load every schema in FOLDERS (default: all known), print lint warnings, fail on errors."""
+    from .. import _errors as e
+    from .._registry import Registry
+
+    registry = (
+        Registry(folders, use_env=False, include_bundled=False) if folders else registry_from(ctx)
+    )
+    failures = 0
+    warnings = 0
+    ids = registry.model_ids()
+    for model_id in ids:
+        try:
+            model = registry.get(model_id)
+        except e.SchemaError as exc:
+            failures += 1
+            click.echo(f"error: {exc}", err=True)
+            continue
+        for warning in model.warnings:
+            warnings += 1
+            click.echo(f"warning: {warning}", err=True)
+    click.echo(f"{len(ids)} schemas checked: {failures} invalid, {warnings} lint warnings")
+    if failures or (strict and warnings):
+        ctx.exit(1)

@@ -1,0 +1,1 @@
+"""The local emulator of the RunComfy Model API."""
