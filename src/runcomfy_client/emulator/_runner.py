@@ -1,0 +1,218 @@
+"""Run the emulator: in a background thread of the caller's process, or in the foreground."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from ._faults import Fault, FaultPlan
+from ._server import EmulatorConfig, EmulatorState, build_app
+
+__all__ = ["Emulator"]
+
+
+class Emulator:
+    """A real HTTP server speaking the RunComfy Model API, on a free port of this machine.
+
+    >>> with Emulator(job_seconds=0.5) as emu:          # doctest: +SKIP
+    ...     client = Client(base_url=emu.base_url, api_key=emu.api_key)
+
+    ``faults`` takes :class:`Fault` objects or specs such as ``"rate_limit=0.1"`` and
+    ``"server_error:status=@1,2"``; ``seed`` makes their choices repeatable. ``render=False``
+    swaps the real rendering for a tiny stand-in clip, for load tests.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_key: str = "emulator-key",
+        workers: int = 2,
+        job_seconds: float = 1.0,
+        faults: Iterable[Fault | str] = (),
+        seed: int = 0,
+        request_ttl: float = 3600.0,
+        render: bool = True,
+        retry_after: float = 1.0,
+        slow_seconds: float = 2.0,
+        output_bytes: int | None = None,
+        fetch_timeout: float = 10.0,
+        max_fetch_bytes: int = 50 * 1024 * 1024,
+        schema_dirs: Iterable[str | Path] = (),
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.config = EmulatorConfig(
+            api_key=api_key,
+            workers=workers,
+            job_seconds=job_seconds,
+            request_ttl=request_ttl,
+            render=render,
+            retry_after=retry_after,
+            slow_seconds=slow_seconds,
+            output_bytes=output_bytes,
+            fetch_timeout=fetch_timeout,
+            max_fetch_bytes=max_fetch_bytes,
+            schema_dirs=tuple(str(d) for d in schema_dirs),
+        )
+        self.faults = FaultPlan(faults, seed=seed)
+        self._data_dir: Path | None = None
+        self._state: EmulatorState | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    def __repr__(self) -> str:
+        where = self.base_url if self._state else "not started"
+        return f"Emulator({where}, workers={self.config.workers})"
+
+    @property
+    def api_key(self) -> str:
+        """The key the emulator accepts (a test key, never a real one)."""
+        return self.config.api_key
+
+    @property
+    def base_url(self) -> str:
+        if self._state is None:
+            raise RuntimeError("the emulator is not running: use it as a context manager")
+        return self._state.base_url
+
+    @property
+    def state(self) -> EmulatorState:
+        if self._state is None:
+            raise RuntimeError("the emulator is not running")
+        return self._state
+
+    # -- running in a background thread ------------------------------------------------------
+
+    def start(self) -> Emulator:
+        """Start serving in a daemon thread; returns once the port is listening."""
+        if self._thread is not None:
+            return self
+        self._thread = threading.Thread(target=self._serve_thread, name="runcomfy-emulator")
+        self._thread.daemon = True
+        self._thread.start()
+        self._ready.wait(30)
+        if self._error is not None:
+            raise RuntimeError(f"the emulator failed to start: {self._error}") from self._error
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and delete the emulator's files."""
+        loop, thread = self._loop, self._thread
+        if loop is not None and thread is not None:
+            asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(30)
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(30)
+        self._thread = None
+        self._loop = None
+        if self._data_dir is not None:
+            shutil.rmtree(self._data_dir, ignore_errors=True)
+            self._data_dir = None
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _serve_thread(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._startup())
+        except BaseException as exc:  # noqa: BLE001 - reported to the starting thread
+            self._error = exc
+            self._ready.set()
+            loop.close()
+            return
+        self._ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.close()
+
+    async def _startup(self) -> None:
+        self._data_dir = Path(tempfile.mkdtemp(prefix="runcomfy-emulator-"))
+        state = EmulatorState(self.config, self.faults, self._data_dir)
+        await state.start()
+        runner = web.AppRunner(build_app(state), access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port, backlog=2048, reuse_address=True)
+        await site.start()
+        server = site._server
+        assert server is not None
+        sockets: Any = getattr(server, "sockets", None)
+        port = sockets[0].getsockname()[1] if sockets else self.port
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        state.base_url = f"http://{host}:{port}"
+        self.port = port
+        self._runner = runner
+        self._state = state
+
+    async def _shutdown(self) -> None:
+        if self._state is not None:
+            await self._state.stop()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # -- run in the foreground ---------------------------------------------------------------
+
+    def serve_forever(self) -> None:
+        """Serve until interrupted (Ctrl-C or SIGTERM): the CLI's ``emulator`` command."""
+        self.start()
+        try:
+            assert self._thread is not None
+            while self._thread.is_alive():
+                self._thread.join(0.5)
+        finally:
+            self.stop()
+
+    # -- inspection --------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """The counters: submissions, jobs, duplicate_payloads, requests per endpoint, ..."""
+        return self._call(lambda: self.state.stats())
+
+    def reset_stats(self) -> None:
+        self._call(self.state.reset_counters)
+
+    def set_faults(self, faults: Iterable[Fault | str]) -> None:
+        """Replace the active faults (for example to turn them off mid-test)."""
+        self.faults.replace(faults)
+
+    def upload(self, data: bytes, name: str) -> str:
+        """Store bytes in the emulator's stand-in for public storage; returns their URL."""
+        import httpx
+
+        response = httpx.put(f"{self.base_url}/_emulator/uploads/{name}", content=data)
+        response.raise_for_status()
+        url: str = response.json()["url"]
+        return url
+
+    def _call(self, fn: Any) -> Any:
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError("the emulator is not running")
+
+        async def run() -> Any:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(run(), loop).result(10)

@@ -1,0 +1,602 @@
+"""The emulator's HTTP application: the Model API's endpoints, its job queue and its faults.
+
+Endpoints (as documented by RunComfy; see ../shared/DESIGN.md):
+
+- ``POST /v1/models/{model_id}``: submit; ``GET /v1/models``, ``GET /v1/models/{model_id}``
+- ``GET /v1/requests/{id}/status``, ``GET /v1/requests/{id}/result``,
+  ``POST /v1/requests/{id}/cancel``
+
+and the emulator's own, under ``/_emulator/``: ``stats``, ``reset``, ``uploads/{name}`` (PUT to
+store a file, GET to fetch it: a stand-in for public storage) and ``files/{id}/{name}`` (the
+outputs, with ``Content-Length`` and HTTP Range support).
+
+``queue_position`` counts the jobs ahead of this one: 0 means it runs next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import email.utils
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from .._registry import MISSING, ModelSchema, Registry
+from ._faults import FaultPlan
+from ._render import JobFailure, plan_render, render_job
+
+__all__ = ["EmulatorConfig", "EmulatorState", "build_app"]
+
+# The error codes RunComfy documents, and the emulator's own for schema failures.
+BAD_MODEL = 400001
+NO_BALANCE = 400002
+BAD_TOKEN = 400004
+PERMISSION = 403001
+UNKNOWN_REQUEST = 404001
+INVALID_INPUT = 422001  # not documented by RunComfy: the emulator's code for a schema failure
+INTERNAL = 500001
+JOB_FAILED = 500101
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class EmulatorConfig:
+    """Settings of one emulator; see :class:`runcomfy_client.emulator.Emulator`."""
+
+    api_key: str = "emulator-key"
+    workers: int = 2
+    job_seconds: float = 1.0
+    request_ttl: float = 3600.0
+    render: bool = True
+    fetch_timeout: float = 10.0
+    max_fetch_bytes: int = 50 * 1024 * 1024
+    retry_after: float = 1.0
+    slow_seconds: float = 2.0
+    output_bytes: int | None = None
+    schema_dirs: tuple[str, ...] = ()
+
+
+@dataclass
+class Job:
+    request_id: str
+    model_id: str
+    payload: dict[str, Any]
+    seq: int
+    status: str = "in_queue"
+    created_at: float = field(default_factory=time.time)
+    started_at: float | None = None
+    finished_at: float | None = None
+    output: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+class _Dropped(Exception):
+    """The connection was closed on purpose (drop / lost_response faults)."""
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _error(status: int, code: int, message: str, detail: Any = None) -> web.Response:
+    body: dict[str, Any] = {"error_code": code, "error_message": message}
+    if detail is not None:
+        body["detail"] = detail
+    return web.json_response(body, status=status)
+
+
+class EmulatorState:
+    """Jobs, queue, counters and faults of one running emulator."""
+
+    def __init__(self, config: EmulatorConfig, faults: FaultPlan, data_dir: Path) -> None:
+        self.config = config
+        self.faults = faults
+        self.data_dir = data_dir
+        self.registry = Registry(config.schema_dirs)
+        self.base_url = ""
+        self.jobs: dict[str, Job] = {}
+        self._queue: asyncio.Queue[str] | None = None
+        self._queued: list[int] = []  # seqs of queued jobs, sorted: positions by bisect
+        self._seq = 0
+        self._payloads: set[str] = set()
+        self._renders: dict[str, dict[str, Path]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self.reset_counters()
+
+    def reset_counters(self) -> None:
+        self.counters: dict[str, Any] = {
+            "submissions": 0,
+            "jobs": 0,
+            "duplicate_payloads": 0,
+            "requests": dict.fromkeys(
+                ("submit", "status", "result", "cancel", "download", "models", "upload"), 0
+            ),
+            "faults": {},
+            "states": {},
+        }
+
+    def stats(self) -> dict[str, Any]:
+        states: dict[str, int] = {}
+        for job in self.jobs.values():
+            states[job.status] = states.get(job.status, 0) + 1
+        return {**self.counters, "states": states, "queued": len(self._queued)}
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._queue = asyncio.Queue()
+        self._tasks = [asyncio.create_task(self._worker()) for _ in range(self.config.workers)]
+        self._tasks.append(asyncio.create_task(self._sweeper()))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    def create(self, model_id: str, payload: dict[str, Any]) -> Job:
+        assert self._queue is not None
+        self._seq += 1
+        job = Job(uuid.uuid4().hex, model_id, payload, self._seq)
+        self.jobs[job.request_id] = job
+        self.counters["jobs"] += 1
+        digest = hashlib.sha256(
+            json.dumps([model_id, payload], sort_keys=True, default=str).encode()
+        ).hexdigest()
+        if digest in self._payloads:
+            self.counters["duplicate_payloads"] += 1
+        self._payloads.add(digest)
+        self._queued.append(job.seq)  # seqs only grow: appending keeps the list sorted
+        self._queue.put_nowait(job.request_id)
+        return job
+
+    def position(self, job: Job) -> int:
+        return bisect.bisect_left(self._queued, job.seq)
+
+    def _unqueue(self, job: Job) -> None:
+        i = bisect.bisect_left(self._queued, job.seq)
+        if i < len(self._queued) and self._queued[i] == job.seq:
+            del self._queued[i]
+
+    def get(self, request_id: str) -> Job | None:
+        job = self.jobs.get(request_id)
+        if job is not None and self._expired(job):
+            self.jobs.pop(request_id, None)
+            return None
+        return job
+
+    def _expired(self, job: Job) -> bool:
+        end = job.finished_at
+        return end is not None and time.time() - end > self.config.request_ttl
+
+    def cancel(self, job: Job) -> str:
+        if job.status == "in_queue":
+            job.status = "cancelled"
+            job.finished_at = time.time()
+            self._unqueue(job)
+            return "cancelled"
+        return "not_cancellable"
+
+    async def _sweeper(self) -> None:
+        while True:
+            await asyncio.sleep(min(max(self.config.request_ttl / 4, 0.05), 30.0))
+            for request_id in [r for r, j in self.jobs.items() if self._expired(j)]:
+                self.jobs.pop(request_id, None)
+
+    async def _worker(self) -> None:
+        assert self._queue is not None
+        while True:
+            request_id = await self._queue.get()
+            job = self.jobs.get(request_id)
+            if job is None or job.status != "in_queue":
+                continue
+            self._unqueue(job)
+            job.status = "in_progress"
+            job.started_at = time.time()
+            try:
+                job.files = await self._produce(job)
+                left = self.config.job_seconds - (time.time() - job.started_at)
+                if left > 0:
+                    await asyncio.sleep(left)
+                job.output = self._output(job)
+                job.status = "completed"
+            except JobFailure as exc:
+                job.error = {"error_code": JOB_FAILED, "error_message": str(exc)}
+                job.status = "failed"
+            except Exception as exc:  # noqa: BLE001 - a job's crash must not kill the worker
+                job.error = {"error_code": INTERNAL, "error_message": f"render failed: {exc}"}
+                job.status = "failed"
+            job.finished_at = time.time()
+
+    def _output(self, job: Job) -> dict[str, Any]:
+        urls = {
+            name: f"{self.base_url}/_emulator/files/{job.request_id}/{name}" for name in job.files
+        }
+        kinds = self.registry.get(job.model_id).output_kinds()
+        first = next(iter(urls.values()))
+        ext = next(iter(job.files)).rsplit(".", 1)[-1]
+        kind = "video" if ext == "mp4" else "image"
+        if kind in kinds or f"{kind}s" not in kinds:
+            return {kind: first}
+        return {f"{kind}s": list(urls.values())}
+
+    async def _produce(self, job: Job) -> dict[str, Path]:
+        model = self.registry.get(job.model_id)
+        resolved = _with_defaults(model, job.payload)
+        plan = plan_render(model, resolved)
+        images = [await self._fetch(key, resolved.get(key)) for key in plan.image_keys]
+        cache_key = hashlib.sha256(
+            json.dumps([job.model_id, resolved, self.config.render], sort_keys=True).encode()
+        ).hexdigest()
+        cached = self._renders.get(cache_key)
+        if cached is None:
+            folder = self.data_dir / "renders" / cache_key[:16]
+            folder.mkdir(parents=True, exist_ok=True)
+            cached = await asyncio.to_thread(
+                render_job, plan, images, folder, self.config.render, self.config.output_bytes
+            )
+            self._renders[cache_key] = cached
+        return cached
+
+    async def _fetch(self, key: str, url: Any) -> bytes:
+        """Fetch an input as the real service would: http(s) only, size-limited, timed out."""
+        import httpx
+
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise JobFailure(f"cannot fetch input {key}: {url!r} is not an http(s) URL")
+        limit = self.config.max_fetch_bytes
+        try:
+            async with (
+                httpx.AsyncClient(timeout=self.config.fetch_timeout, follow_redirects=True) as c,
+                c.stream("GET", url) as response,
+            ):
+                if response.status_code != 200:
+                    raise JobFailure(
+                        f"cannot fetch input {key}: {url} answered HTTP {response.status_code}"
+                    )
+                chunks = []
+                size = 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > limit:
+                        raise JobFailure(f"input {key} is larger than {limit} bytes")
+                    chunks.append(chunk)
+                return b"".join(chunks)
+        except httpx.HTTPError as exc:
+            raise JobFailure(f"cannot fetch input {key}: {url}: {exc!r}") from None
+
+
+def _with_defaults(model: ModelSchema, payload: dict[str, Any]) -> dict[str, Any]:
+    """What the server runs with: the caller's values, the schema's defaults for the rest."""
+    resolved = {f.key: f.default for f in model.fields if f.default is not MISSING}
+    resolved.update(payload)
+    return resolved
+
+
+def build_app(state: EmulatorState) -> web.Application:
+    """The aiohttp application serving ``state``."""
+    app = web.Application(client_max_size=256 * 1024 * 1024, middlewares=[_drop_middleware])
+    h = _Handlers(state)
+    app.router.add_get("/v1/models", h.list_models)
+    app.router.add_post("/v1/models/{model_id:.+}", h.submit)
+    app.router.add_get("/v1/models/{model_id:.+}", h.one_model)
+    app.router.add_get("/v1/requests/{request_id}/status", h.status)
+    app.router.add_get("/v1/requests/{request_id}/result", h.result)
+    app.router.add_post("/v1/requests/{request_id}/cancel", h.cancel)
+    app.router.add_get("/_emulator/stats", h.stats)
+    app.router.add_post("/_emulator/reset", h.reset)
+    app.router.add_put("/_emulator/uploads/{name}", h.upload)
+    app.router.add_post("/_emulator/uploads/{name}", h.upload)
+    app.router.add_get("/_emulator/uploads/{name}", h.uploaded)
+    app.router.add_get("/_emulator/files/{request_id}/{name}", h.download)
+    return app
+
+
+class _Handlers:
+    def __init__(self, state: EmulatorState) -> None:
+        self.s = state
+
+    # -- shared steps ------------------------------------------------------------------------
+
+    def _count(self, endpoint: str) -> None:
+        self.s.counters["requests"][endpoint] += 1
+
+    def _hit(self, kind: str, endpoint: str) -> bool:
+        hit = self.s.faults.hit(kind, endpoint)
+        if hit:
+            faults = self.s.counters["faults"]
+            faults[kind] = faults.get(kind, 0) + 1
+        return hit
+
+    async def _faults(self, request: web.Request, endpoint: str) -> web.Response | None:
+        """Apply the faults that act before the request is processed."""
+        if not self.s.faults:
+            return None
+        if self._hit("slow", endpoint):
+            await asyncio.sleep(self.s.config.slow_seconds)
+        if self._hit("drop", endpoint):
+            _drop(request)
+        if self._hit("rate_limit", endpoint):
+            rng = self.s.faults.rng("rate_limit")
+            wait = self.s.config.retry_after
+            if rng.random() < 0.5:
+                header = f"{wait:g}" if wait != int(wait) else str(int(wait))
+            else:
+                header = email.utils.formatdate(time.time() + wait, usegmt=True)
+            response = _error(429, 429001, "rate limit exceeded: slow down")
+            response.headers["Retry-After"] = header
+            return response
+        if self._hit("server_error", endpoint):
+            status = self.s.faults.rng("server_error").choice((500, 502, 503))
+            return _error(status, INTERNAL, f"emulated server error {status}")
+        if self._hit("error_200", endpoint):
+            return _error(200, INTERNAL, "emulated internal error answered with HTTP 200")
+        return None
+
+    def _auth(self, request: web.Request) -> web.Response | None:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return _error(401, BAD_TOKEN, "missing API key: send 'Authorization: Bearer <key>'")
+        if not hmac.compare_digest(token.strip().encode(), self.s.config.api_key.encode()):
+            return _error(401, BAD_TOKEN, "invalid API key")
+        return None
+
+    async def _guard(self, request: web.Request, endpoint: str) -> web.Response | None:
+        self._count(endpoint)
+        return await self._faults(request, endpoint) or self._auth(request)
+
+    def _job(self, request: web.Request) -> Job | web.Response:
+        request_id = request.match_info["request_id"]
+        job = self.s.get(request_id)
+        if job is None:
+            return _error(404, UNKNOWN_REQUEST, f"request {request_id} is unknown or has expired")
+        return job
+
+    def _urls(self, job: Job) -> dict[str, str]:
+        base = f"{self.s.base_url}/v1/requests/{job.request_id}"
+        return {
+            "status_url": f"{base}/status",
+            "result_url": f"{base}/result",
+            "cancel_url": f"{base}/cancel",
+        }
+
+    # -- the API -----------------------------------------------------------------------------
+
+    async def submit(self, request: web.Request) -> web.StreamResponse:
+        self.s.counters["submissions"] += 1
+        refused = await self._guard(request, "submit")
+        if refused is not None:
+            return refused
+        model_id = request.match_info["model_id"]
+        if model_id not in self.s.registry:
+            return _error(400, BAD_MODEL, f"invalid model id: {model_id}")
+        try:
+            body = await request.json(loads=json.loads)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            return _error(400, INVALID_INPUT, f"request body is not JSON: {exc}")
+        problems = self._validate(model_id, body)
+        if problems:
+            return _error(
+                422, INVALID_INPUT, "input does not match the model's schema", detail=problems
+            )
+        job = self.s.create(model_id, body)
+        if self._hit("lost_response", "submit"):
+            _drop(request)
+        return web.json_response({"request_id": job.request_id, **self._urls(job)})
+
+    def _validate(self, model_id: str, body: Any) -> list[dict[str, Any]]:
+        if not isinstance(body, dict):
+            return [{"loc": [], "msg": "input must be a JSON object", "kind": "invalid"}]
+        model = self.s.registry.get(model_id)
+        keys = {f.key for f in model.fields}
+        problems = [
+            {"loc": [k], "msg": f"unknown input key {k!r}", "kind": "unknown"}
+            for k in body
+            if k not in keys
+        ]
+        _, found = self.s.registry.validator(model_id).check(
+            {k: v for k, v in body.items() if k in keys}
+        )
+        # The real service takes any string for a media input and fails the job if it cannot
+        # fetch it; the URL rule is the client's early warning, not the server's.
+        problems += [
+            {"loc": [p.key] if p.key else [], "msg": str(p), "kind": p.kind}
+            for p in found
+            if p.kind != "media"
+        ]
+        return problems
+
+    async def status(self, request: web.Request) -> web.StreamResponse:
+        refused = await self._guard(request, "status")
+        if refused is not None:
+            return refused
+        job = self._job(request)
+        if isinstance(job, web.Response):
+            return job
+        body: dict[str, Any] = {"request_id": job.request_id, "status": job.status}
+        if job.status == "in_queue":
+            body["queue_position"] = self.s.position(job)
+        urls = self._urls(job)
+        body["status_url"] = urls["status_url"]
+        body["result_url"] = urls["result_url"]
+        return web.json_response(body)
+
+    async def result(self, request: web.Request) -> web.StreamResponse:
+        refused = await self._guard(request, "result")
+        if refused is not None:
+            return refused
+        job = self._job(request)
+        if isinstance(job, web.Response):
+            return job
+        return web.json_response(
+            {
+                "request_id": job.request_id,
+                "status": job.status,
+                "output": job.output,
+                "created_at": _iso(job.created_at),
+                "finished_at": _iso(job.finished_at),
+                "error": job.error,
+            }
+        )
+
+    async def cancel(self, request: web.Request) -> web.StreamResponse:
+        refused = await self._guard(request, "cancel")
+        if refused is not None:
+            return refused
+        job = self._job(request)
+        if isinstance(job, web.Response):
+            return job
+        outcome = self.s.cancel(job)
+        return web.json_response(
+            {"request_id": job.request_id, "status": job.status, "outcome": outcome}
+        )
+
+    async def list_models(self, request: web.Request) -> web.StreamResponse:
+        self._count("models")
+        refused = self._auth(request)
+        if refused is not None:
+            return refused
+        try:
+            limit = int(request.query.get("limit", "50"))
+            offset = int(request.query.get("offset", "0"))
+        except ValueError:
+            return _error(400, INVALID_INPUT, "limit and offset must be integers")
+        search = request.query.get("search", "").lower()
+        ids = [m for m in self.s.registry.model_ids() if search in m.lower()]
+        category = request.query.get("category")
+        models = [self._model_summary(m) for m in ids]
+        if category:
+            models = [m for m in models if m["category"] == category]
+        return web.json_response({"models": models[offset : offset + limit]})
+
+    def _model_summary(self, model_id: str) -> dict[str, Any]:
+        model = self.s.registry.get(model_id)
+        return {
+            "model_id": model_id,
+            "display_name": model_id.rsplit("/", 1)[-1],
+            "category": "video" if "video" in model.output_kinds() else "image",
+            "description": model.description or "",
+        }
+
+    async def one_model(self, request: web.Request) -> web.StreamResponse:
+        self._count("models")
+        refused = self._auth(request)
+        if refused is not None:
+            return refused
+        model_id = request.match_info["model_id"]
+        if model_id not in self.s.registry:
+            return _error(400, BAD_MODEL, f"invalid model id: {model_id}")
+        model = self.s.registry.get(model_id)
+        return web.json_response(
+            {
+                **self._model_summary(model_id),
+                "input_schema": model.raw,
+                "output_schema": {"output": model.output_schema},
+            }
+        )
+
+    # -- the emulator's own ------------------------------------------------------------------
+
+    async def stats(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(self.s.stats())
+
+    async def reset(self, request: web.Request) -> web.StreamResponse:
+        self.s.reset_counters()
+        return web.json_response(self.s.stats())
+
+    async def upload(self, request: web.Request) -> web.StreamResponse:
+        self._count("upload")
+        name = _safe_name(request.match_info["name"])
+        folder = self.s.data_dir / "uploads" / uuid.uuid4().hex[:12]
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / name
+        with path.open("wb") as out:
+            async for chunk in request.content.iter_chunked(1 << 20):
+                out.write(chunk)
+        url = f"{self.s.base_url}/_emulator/uploads/{folder.name}--{name}"
+        return web.json_response({"url": url, "size": path.stat().st_size}, status=201)
+
+    async def uploaded(self, request: web.Request) -> web.StreamResponse:
+        token, _, name = request.match_info["name"].partition("--")
+        path = self.s.data_dir / "uploads" / _safe_name(token) / _safe_name(name)
+        if not path.is_file():
+            return _error(404, 404002, "no such upload")
+        return web.FileResponse(path)
+
+    async def download(self, request: web.Request) -> web.StreamResponse:
+        self._count("download")
+        job = self._job(request)
+        if isinstance(job, web.Response):
+            return job
+        path = job.files.get(request.match_info["name"])
+        if path is None or not path.is_file():
+            return _error(404, 404002, "no such output file")
+        if self.s.faults and self._hit("truncate", "download"):
+            return await _truncated(request, path)
+        return web.FileResponse(path, headers={"Cache-Control": "no-store"})
+
+
+@web.middleware
+async def _drop_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except _Dropped:
+        # The transport is already aborted: nothing reaches the client, by design.
+        return web.Response(status=204)
+
+
+def _safe_name(name: str) -> str:
+    cleaned = "".join(c for c in name if c.isalnum() or c in "-_.")
+    return cleaned.lstrip(".") or "upload"
+
+
+def _drop(request: web.Request) -> None:
+    """Close the connection without an answer."""
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+    raise _Dropped
+
+
+async def _truncated(request: web.Request, path: Path) -> web.StreamResponse:
+    """Promise the whole file (or range), send about half of it, then cut the connection."""
+    size = path.stat().st_size
+    start, end = 0, size - 1
+    status = 200
+    rng = request.http_range
+    if rng.start is not None or rng.stop is not None:
+        start = rng.start or 0
+        if start < 0:
+            start = max(size + start, 0)
+        end = (rng.stop - 1) if rng.stop is not None else size - 1
+        status = 206
+    length = end - start + 1
+    response = web.StreamResponse(status=status)
+    response.content_length = length
+    response.content_type = "video/mp4" if path.suffix == ".mp4" else "application/octet-stream"
+    response.headers["Accept-Ranges"] = "bytes"
+    if status == 206:
+        response.headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    await response.prepare(request)
+    with path.open("rb") as f:
+        f.seek(start)
+        await response.write(f.read(max(1, length // 2)))
+    await asyncio.sleep(0.01)  # let the half leave before the cut
+    _drop(request)
+    return response  # pragma: no cover - _drop raises
