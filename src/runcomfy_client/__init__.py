@@ -4,6 +4,14 @@ Each model's published input schema is a file; the runtime validates inputs agai
 anything is sent. See the README for a tour.
 """
 
+from ._client import (
+    AsyncClient,
+    AsyncRequestHandle,
+    AsyncResult,
+    Client,
+    RequestHandle,
+    SyncResult,
+)
 from ._dialect import LintWarning
 from ._errors import (
     APIConnectionError,
@@ -31,7 +39,21 @@ from ._errors import (
     TransportError,
     UnknownModelError,
 )
+from ._polling import PollingPolicy, PollObservation
 from ._registry import Field, ModelSchema, Registry
+from ._retry import RetryPolicy
+from ._types import (
+    Cancelled,
+    CancelOutcome,
+    Completed,
+    DownloadProgress,
+    Failed,
+    InProgress,
+    JobStatus,
+    Output,
+    Queued,
+    Result,
+)
 from ._validation import Problem, Validator
 from ._version import __version__
 
@@ -39,30 +61,49 @@ __all__ = [
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
+    "AsyncClient",
+    "AsyncRequestHandle",
+    "AsyncResult",
     "AuthenticationError",
     "BadRequestError",
+    "CancelOutcome",
+    "Cancelled",
+    "Client",
+    "Completed",
     "ConfigurationError",
     "DeadlineExceededError",
     "DownloadError",
+    "DownloadProgress",
     "DuplicateModelError",
+    "Failed",
     "Field",
+    "InProgress",
     "InputValidationError",
     "InsufficientBalanceError",
     "JobCancelledError",
     "JobError",
     "JobFailedError",
+    "JobStatus",
     "LintWarning",
     "ModelSchema",
     "NotFoundError",
+    "Output",
     "PermissionDeniedError",
+    "PollObservation",
+    "PollingPolicy",
     "Problem",
+    "Queued",
     "RateLimitError",
     "Registry",
+    "RequestHandle",
     "ResponseDecodeError",
+    "Result",
+    "RetryPolicy",
     "RunComfyError",
     "SchemaError",
     "ServerError",
     "SubmissionUncertainError",
+    "SyncResult",
     "TransportError",
     "UnknownModelError",
     "Validator",

@@ -40,7 +40,8 @@ def decode_image(data: bytes) -> Image.Image:
     try:
         with Image.open(io.BytesIO(data)) as img:
             img.load()
-            return img.convert("RGB")
+            rgb: Image.Image = img.convert("RGB")
+            return rgb
     except (UnidentifiedImageError, OSError) as exc:
         raise ValueError(f"not a decodable image ({exc})") from None
 
@@ -74,7 +75,9 @@ def _camera(img: Image.Image, spec: VideoSpec, t: float) -> Image.Image:
     return img.resize((spec.width, spec.height), Image.Resampling.BILINEAR, box=box)
 
 
-def _frames_camera(images: Sequence[Image.Image], spec: VideoSpec) -> Callable[[float], Image.Image]:
+def _frames_camera(
+    images: Sequence[Image.Image], spec: VideoSpec
+) -> Callable[[float], Image.Image]:
     base = _cover(images[0], spec.width, spec.height)
     return lambda t: _camera(base, spec, t)
 

@@ -12,11 +12,12 @@ from .._registry import Field, ModelSchema
 from .._validation import dimensions_of
 from ._media import VideoSpec, decode_image, render_placeholder_image, render_video
 
-__all__ = ["JobFailure", "RenderPlan", "plan_render", "render_job"]
+__all__ = ["JobCannotRunError", "RenderPlan", "plan_render", "render_job"]
 
 
-class JobFailure(Exception):
+class JobCannotRunError(Exception):
     """The job cannot run; its message becomes the job's error."""
+
 
 _DEFAULT = VideoSpec(512, 512, 16, 16)
 # A fast stand-in when rendering is off (load tests): tiny but a real, playable MP4.
@@ -39,7 +40,9 @@ def _pick(fields: Sequence[Field], names: Sequence[str], suffixes: Sequence[str]
 
 
 def _int(value: Any, fallback: int) -> int:
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else fallback
+    return (
+        int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else fallback
+    )
 
 
 def plan_render(model: ModelSchema, resolved: dict[str, Any]) -> RenderPlan:
@@ -51,21 +54,32 @@ def plan_render(model: ModelSchema, resolved: dict[str, Any]) -> RenderPlan:
             pair = dimensions_of(resolved[f.key])
             if pair:
                 width, height = pair
-    frames_field = _pick(fields, ["number_of_frames", "num_frames", "length"], ["_num_frames", "_length"])
+    frames_field = _pick(
+        fields, ["number_of_frames", "num_frames", "length"], ["_num_frames", "_length"]
+    )
     fps_field = _pick(fields, ["frames_per_second", "fps", "frame_rate"], ["_frame_rate", "_fps"])
     frames = _int(resolved.get(frames_field.key) if frames_field else None, _DEFAULT.frames)
     fps = _int(resolved.get(fps_field.key) if fps_field else None, _DEFAULT.fps)
     images = [f for f in fields if f.media == "image"]
+
     # Order first/last frame inputs by their names: "start"/"first" before "end"/"last".
     def rank(f: Field) -> int:
         name = f.name.lower()
-        return 0 if ("start" in name or "first" in name) else 2 if ("end" in name or "last" in name) else 1
+        return (
+            0
+            if ("start" in name or "first" in name)
+            else 2
+            if ("end" in name or "last" in name)
+            else 1
+        )
 
     images.sort(key=rank)
     style = "transition" if len(images) >= 2 else "camera" if images else "gradient"
     kinds = model.output_kinds()
     kind = "video" if ("video" in kinds or "videos" in kinds or not kinds) else "image"
-    return RenderPlan(kind, style, VideoSpec(width, height, frames, fps), tuple(f.key for f in images))
+    return RenderPlan(
+        kind, style, VideoSpec(width, height, frames, fps), tuple(f.key for f in images)
+    )
 
 
 def render_job(
@@ -75,7 +89,7 @@ def render_job(
     try:
         images = [decode_image(data) for data in inputs]
     except ValueError as exc:
-        raise JobFailure(f"input image cannot be used: {exc}") from None
+        raise JobCannotRunError(f"input image cannot be used: {exc}") from None
     if plan.kind == "image":
         return {"output.png": render_placeholder_image(images, folder / "output.png")}
     spec = plan.spec if render else _STUB

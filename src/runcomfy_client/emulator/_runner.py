@@ -189,7 +189,8 @@ class Emulator:
 
     def stats(self) -> dict[str, Any]:
         """The counters: submissions, jobs, duplicate_payloads, requests per endpoint, ..."""
-        return self._call(lambda: self.state.stats())
+        stats: dict[str, Any] = self._call(self.state.stats)
+        return stats
 
     def reset_stats(self) -> None:
         self._call(self.state.reset_counters)

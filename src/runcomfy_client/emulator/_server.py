@@ -33,7 +33,7 @@ from aiohttp import web
 
 from .._registry import MISSING, ModelSchema, Registry
 from ._faults import FaultPlan
-from ._render import JobFailure, plan_render, render_job
+from ._render import JobCannotRunError, plan_render, render_job
 
 __all__ = ["EmulatorConfig", "EmulatorState", "build_app"]
 
@@ -82,7 +82,7 @@ class Job:
     files: dict[str, Path] = field(default_factory=dict)
 
 
-class _Dropped(Exception):
+class _DroppedError(Exception):
     """The connection was closed on purpose (drop / lost_response faults)."""
 
 
@@ -215,7 +215,7 @@ class EmulatorState:
                     await asyncio.sleep(left)
                 job.output = self._output(job)
                 job.status = "completed"
-            except JobFailure as exc:
+            except JobCannotRunError as exc:
                 job.error = {"error_code": JOB_FAILED, "error_message": str(exc)}
                 job.status = "failed"
             except Exception as exc:  # noqa: BLE001 - a job's crash must not kill the worker
@@ -258,7 +258,7 @@ class EmulatorState:
         import httpx
 
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise JobFailure(f"cannot fetch input {key}: {url!r} is not an http(s) URL")
+            raise JobCannotRunError(f"cannot fetch input {key}: {url!r} is not an http(s) URL")
         limit = self.config.max_fetch_bytes
         try:
             async with (
@@ -266,7 +266,7 @@ class EmulatorState:
                 c.stream("GET", url) as response,
             ):
                 if response.status_code != 200:
-                    raise JobFailure(
+                    raise JobCannotRunError(
                         f"cannot fetch input {key}: {url} answered HTTP {response.status_code}"
                     )
                 chunks = []
@@ -274,11 +274,11 @@ class EmulatorState:
                 async for chunk in response.aiter_bytes():
                     size += len(chunk)
                     if size > limit:
-                        raise JobFailure(f"input {key} is larger than {limit} bytes")
+                        raise JobCannotRunError(f"input {key} is larger than {limit} bytes")
                     chunks.append(chunk)
                 return b"".join(chunks)
         except httpx.HTTPError as exc:
-            raise JobFailure(f"cannot fetch input {key}: {url}: {exc!r}") from None
+            raise JobCannotRunError(f"cannot fetch input {key}: {url}: {exc!r}") from None
 
 
 def _with_defaults(model: ModelSchema, payload: dict[str, Any]) -> dict[str, Any]:
@@ -556,7 +556,7 @@ class _Handlers:
 async def _drop_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except _Dropped:
+    except _DroppedError:
         # The transport is already aborted: nothing reaches the client, by design.
         return web.Response(status=204)
 
@@ -571,7 +571,7 @@ def _drop(request: web.Request) -> None:
     transport = request.transport
     if transport is not None:
         transport.abort()
-    raise _Dropped
+    raise _DroppedError
 
 
 async def _truncated(request: web.Request, path: Path) -> web.StreamResponse:

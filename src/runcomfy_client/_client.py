@@ -1,0 +1,641 @@
+"""``Client`` and ``AsyncClient``: thin sync and async shells over the shared protocol.
+
+Both have the same methods and behaviour; every decision lives in ``_protocol``, ``_waiting``,
+``_polling`` and ``_download``, and these classes only send, sleep and hand back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+
+from . import _protocol as p
+from ._download import ProgressCallback, download_async, download_sync, plan_targets
+from ._errors import JobError
+from ._polling import PollingPolicy
+from ._registry import Registry, model_from_schema
+from ._retry import RetryPolicy
+from ._types import CancelOutcome, JobStatus, Result, parse_status
+from ._waiting import StatusCallback, Waiter, terminal_error
+
+__all__ = ["AsyncClient", "AsyncRequestHandle", "Client", "RequestHandle"]
+
+_R = TypeVar("_R", bound=Result)
+
+
+@dataclass(frozen=True)
+class _HandleData:
+    request_id: str
+    model_id: str | None = None
+    status_url: str | None = None
+    result_url: str | None = None
+    cancel_url: str | None = None
+
+
+class _Common:
+    """Configuration and request preparation shared by both clients."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        retry: RetryPolicy | None = None,
+        max_retries: int | None = None,
+        schema_dirs: Iterable[str | os.PathLike[str]] = (),
+        registry: Registry | None = None,
+        polling: PollingPolicy | None = None,
+    ) -> None:
+        if max_retries is not None:
+            retry = RetryPolicy(
+                max_retries=max_retries, **_without(retry or RetryPolicy(), "max_retries")
+            )
+        self._settings = p.Settings.resolve(api_key, base_url, timeout, retry)
+        self.registry = registry if registry is not None else Registry(schema_dirs)
+        self.polling = polling if polling is not None else PollingPolicy()
+        self._rng = random.Random()  # noqa: S311 - jitter only
+
+    @property
+    def base_url(self) -> str:
+        return self._settings.base_url
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return self._settings.retry
+
+    def __repr__(self) -> str:
+        key = "set" if self._settings.api_key else "missing"
+        return f"{type(self).__name__}(base_url={self.base_url!r}, api_key=<{key}>)"
+
+    def validate(self, model_id: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        """The wire payload for ``inputs``; raises InputValidationError listing every problem."""
+        return self.registry.validator(model_id).validate(inputs)
+
+    def _url(self, call: p.Call) -> str:
+        return self._settings.base_url + call.path
+
+    def _request_args(self, call: p.Call) -> dict[str, Any]:
+        args: dict[str, Any] = {"headers": self._settings.headers()}
+        if call.json is not None:
+            args["json"] = call.json
+        return args
+
+    def _handle_data(self, body: Mapping[str, Any], model_id: str | None) -> _HandleData:
+        request_id = body.get("request_id")
+        if not isinstance(request_id, str) or not request_id:
+            from ._errors import SubmissionUncertainError
+
+            raise SubmissionUncertainError(
+                f"the submit answer has no request_id ({dict(body)!r}); a job may exist"
+            )
+        return _HandleData(
+            request_id,
+            model_id,
+            body.get("status_url"),
+            body.get("result_url"),
+            body.get("cancel_url"),
+        )
+
+
+def _without(policy: RetryPolicy, name: str) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    values = asdict(policy)
+    values.pop(name)
+    return values
+
+
+# -- sync -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SyncResult(Result):
+    """A :class:`Result` that can download its outputs with the client that fetched it."""
+
+    _client: Client | None = field(default=None, repr=False, compare=False)
+
+    def download(
+        self,
+        directory: str | os.PathLike[str] = ".",
+        *,
+        overwrite: bool = False,
+        on_progress: ProgressCallback | None = None,
+    ) -> list[Path]:
+        """Save every output into ``directory``; returns the paths."""
+        if self._client is None:
+            raise RuntimeError("this result is not bound to a client; use client.download()")
+        return self._client.download(self, directory, overwrite=overwrite, on_progress=on_progress)
+
+
+class RequestHandle:
+    """One submitted job. Re-attach later with ``client.attach(request_id)``."""
+
+    def __init__(self, client: Client, data: _HandleData) -> None:
+        self._client = client
+        self._data = data
+
+    request_id = property(lambda self: self._data.request_id)
+    model_id = property(lambda self: self._data.model_id)
+    status_url = property(lambda self: self._data.status_url)
+    result_url = property(lambda self: self._data.result_url)
+    cancel_url = property(lambda self: self._data.cancel_url)
+
+    def __repr__(self) -> str:
+        return f"RequestHandle({self.request_id!r}, model_id={self.model_id!r})"
+
+    def status(self) -> JobStatus:
+        return self._client.status(self.request_id)
+
+    def result(self) -> SyncResult:
+        return self._client.result(self.request_id)
+
+    def cancel(self) -> CancelOutcome:
+        return self._client.cancel(self.request_id)
+
+    def iter_status(
+        self, *, timeout: float | None = None, cancel_on_timeout: bool = True
+    ) -> Iterator[JobStatus]:
+        return self._client.iter_status(
+            self.request_id,
+            timeout=timeout,
+            cancel_on_timeout=cancel_on_timeout,
+            model_id=self.model_id,
+        )
+
+    def wait(
+        self,
+        *,
+        timeout: float | None = None,
+        cancel_on_timeout: bool = True,
+        on_status: StatusCallback | None = None,
+    ) -> SyncResult:
+        return self._client.wait(
+            self.request_id,
+            timeout=timeout,
+            cancel_on_timeout=cancel_on_timeout,
+            on_status=on_status,
+            model_id=self.model_id,
+        )
+
+
+class Client(_Common):
+    """Synchronous client for the RunComfy Model API.
+
+    ``api_key`` defaults to ``RUNCOMFY_API_KEY``; ``base_url`` to ``RUNCOMFY_BASE_URL``, else
+    the public API. Pass ``http_client`` to use your own ``httpx.Client`` (it is not closed).
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        retry: RetryPolicy | None = None,
+        max_retries: int | None = None,
+        schema_dirs: Iterable[str | os.PathLike[str]] = (),
+        registry: Registry | None = None,
+        polling: PollingPolicy | None = None,
+        http_client: httpx.Client | None = None,
+    ) -> None:
+        super().__init__(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            retry=retry,
+            max_retries=max_retries,
+            schema_dirs=schema_dirs,
+            registry=registry,
+            polling=polling,
+        )
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.Client(timeout=self._settings.timeout)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connections (not those of an ``http_client`` you passed in)."""
+        if self._owns_http:
+            self._http.close()
+
+    def _send(self, call: p.Call) -> Mapping[str, Any]:
+        attempt = 1
+        while True:
+            try:
+                response = self._http.request(
+                    call.method, self._url(call), **self._request_args(call)
+                )
+                outcome = p.decide(call, attempt, self.retry, response=response)
+            except httpx.HTTPError as exc:
+                outcome = p.decide(call, attempt, self.retry, exc=exc)
+            if isinstance(outcome, p.Retry):
+                p.log_retry(call, attempt, self.retry, outcome)
+                time.sleep(outcome.delay)
+                attempt += 1
+                continue
+            if isinstance(outcome, Exception):
+                raise outcome
+            return outcome  # type: ignore[no-any-return]
+
+    # -- the lifecycle -----------------------------------------------------------------------
+
+    def submit(self, model_id: str, inputs: Mapping[str, Any]) -> RequestHandle:
+        """Validate ``inputs`` (readable names or wire keys), submit, return the handle."""
+        payload = self.validate(model_id, inputs)
+        body = self._send(p.submit_call(model_id, payload))
+        return RequestHandle(self, self._handle_data(body, model_id))
+
+    def attach(self, request_id: str, model_id: str | None = None) -> RequestHandle:
+        """A handle for a job submitted earlier (by this process or another)."""
+        return RequestHandle(self, _HandleData(request_id, model_id))
+
+    def status(self, request_id: str) -> JobStatus:
+        return parse_status(self._send(p.status_call(request_id)), request_id)
+
+    def result(self, request_id: str) -> SyncResult:
+        """The job's result; before it ends, its current state (``status`` says which)."""
+        body = self._send(p.result_call(request_id))
+        return SyncResult(**vars(Result.from_body(body, request_id)), _client=self)
+
+    def cancel(self, request_id: str) -> CancelOutcome:
+        """Cancel a queued job; a running one answers ``not_cancellable``."""
+        body = self._send(p.cancel_call(request_id))
+        return CancelOutcome.from_body(body, request_id)
+
+    def iter_status(
+        self,
+        request_id: str,
+        *,
+        timeout: float | None = None,
+        cancel_on_timeout: bool = True,
+        model_id: str | None = None,
+    ) -> Iterator[JobStatus]:
+        """Yield the job's status each time it changes, until it ends (or the deadline)."""
+        waiter = Waiter(request_id, model_id, self.polling, timeout)
+        while True:
+            status = self.status(request_id)
+            if waiter.changed(status):
+                yield status
+            delay = waiter.next_delay(status)
+            if delay is None:
+                return
+            if waiter.expired():
+                outcome = (
+                    self.cancel(request_id)
+                    if waiter.should_cancel(status, cancel_on_timeout)
+                    else None
+                )
+                raise waiter.deadline_error(status, outcome)
+            time.sleep(delay)
+
+    def wait(
+        self,
+        request_id: str,
+        *,
+        timeout: float | None = None,
+        cancel_on_timeout: bool = True,
+        on_status: StatusCallback | None = None,
+        model_id: str | None = None,
+    ) -> SyncResult:
+        """Follow the job to its end and return its result.
+
+        Raises JobFailedError or JobCancelledError when it ends without one, and
+        DeadlineExceededError when ``timeout`` seconds pass first: the job is then cancelled
+        if it is still queued (unless ``cancel_on_timeout=False``).
+        """
+        last: JobStatus | None = None
+        for status in self.iter_status(
+            request_id, timeout=timeout, cancel_on_timeout=cancel_on_timeout, model_id=model_id
+        ):
+            last = status
+            if on_status is not None:
+                on_status(status)
+        assert last is not None
+        result = self.result(request_id)
+        error = terminal_error(last, result.error)
+        if error is not None:
+            raise error
+        return result
+
+    def run(
+        self,
+        model_id: str,
+        inputs: Mapping[str, Any],
+        *,
+        timeout: float | None = None,
+        cancel_on_timeout: bool = True,
+        on_status: StatusCallback | None = None,
+        download_to: str | os.PathLike[str] | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> SyncResult:
+        """Validate, submit, wait, and (with ``download_to``) save the outputs."""
+        handle = self.submit(model_id, inputs)
+        result = handle.wait(
+            timeout=timeout, cancel_on_timeout=cancel_on_timeout, on_status=on_status
+        )
+        if download_to is not None:
+            files = self.download(result, download_to, on_progress=on_progress)
+            result = _with_files(result, files)
+        return result
+
+    def download(
+        self,
+        result: Result,
+        directory: str | os.PathLike[str] = ".",
+        *,
+        overwrite: bool = False,
+        on_progress: ProgressCallback | None = None,
+    ) -> list[Path]:
+        """Save every output of ``result`` into ``directory``; returns the paths."""
+        if result.status and result.status != "completed":
+            raise JobError(
+                f"job {result.request_id} has no outputs yet (status {result.status})",
+                request_id=result.request_id,
+            )
+        targets = plan_targets(result.urls, Path(directory), overwrite=overwrite)
+        return [
+            download_sync(self._http, url, path, on_progress)
+            for url, path in zip(result.urls, targets, strict=True)
+        ]
+
+    def fetch_model(self, model_id: str) -> Any:
+        """The API's description of one model, including its published ``input_schema``."""
+        return dict(self._send(p.model_call(model_id)))
+
+
+def _with_files(result: _R, files: list[Path]) -> _R:
+    from dataclasses import replace
+
+    return replace(result, files=tuple(files))
+
+
+# -- async ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AsyncResult(Result):
+    """A :class:`Result` whose ``download`` is awaited, using the client that fetched it."""
+
+    _client: AsyncClient | None = field(default=None, repr=False, compare=False)
+
+    async def download(
+        self,
+        directory: str | os.PathLike[str] = ".",
+        *,
+        overwrite: bool = False,
+        on_progress: ProgressCallback | None = None,
+    ) -> list[Path]:
+        if self._client is None:
+            raise RuntimeError("this result is not bound to a client; use client.download()")
+        return await self._client.download(
+            self, directory, overwrite=overwrite, on_progress=on_progress
+        )
+
+
+class AsyncRequestHandle:
+    """One submitted job, for ``AsyncClient``."""
+
+    def __init__(self, client: AsyncClient, data: _HandleData) -> None:
+        self._client = client
+        self._data = data
+
+    request_id = property(lambda self: self._data.request_id)
+    model_id = property(lambda self: self._data.model_id)
+    status_url = property(lambda self: self._data.status_url)
+    result_url = property(lambda self: self._data.result_url)
+    cancel_url = property(lambda self: self._data.cancel_url)
+
+    def __repr__(self) -> str:
+        return f"AsyncRequestHandle({self.request_id!r}, model_id={self.model_id!r})"
+
+    async def status(self) -> JobStatus:
+        return await self._client.status(self.request_id)
+
+    async def result(self) -> AsyncResult:
+        return await self._client.result(self.request_id)
+
+    async def cancel(self) -> CancelOutcome:
+        return await self._client.cancel(self.request_id)
+
+    def iter_status(
+        self, *, timeout: float | None = None, cancel_on_timeout: bool = True
+    ) -> AsyncIterator[JobStatus]:
+        return self._client.iter_status(
+            self.request_id,
+            timeout=timeout,
+            cancel_on_timeout=cancel_on_timeout,
+            model_id=self.model_id,
+        )
+
+    async def wait(
+        self,
+        *,
+        timeout: float | None = None,
+        cancel_on_timeout: bool = True,
+        on_status: StatusCallback | None = None,
+    ) -> AsyncResult:
+        return await self._client.wait(
+            self.request_id,
+            timeout=timeout,
+            cancel_on_timeout=cancel_on_timeout,
+            on_status=on_status,
+            model_id=self.model_id,
+        )
+
+
+class AsyncClient(_Common):
+    """Asynchronous client: the same methods as :class:`Client`, awaited."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        retry: RetryPolicy | None = None,
+        max_retries: int | None = None,
+        schema_dirs: Iterable[str | os.PathLike[str]] = (),
+        registry: Registry | None = None,
+        polling: PollingPolicy | None = None,
+        http_client: httpx.AsyncClient | None = None,
+    ) -> None:
+        super().__init__(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            retry=retry,
+            max_retries=max_retries,
+            schema_dirs=schema_dirs,
+            registry=registry,
+            polling=polling,
+        )
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.AsyncClient(timeout=self._settings.timeout)
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def _send(self, call: p.Call) -> Mapping[str, Any]:
+        attempt = 1
+        while True:
+            try:
+                response = await self._http.request(
+                    call.method, self._url(call), **self._request_args(call)
+                )
+                outcome = p.decide(call, attempt, self.retry, response=response)
+            except httpx.HTTPError as exc:
+                outcome = p.decide(call, attempt, self.retry, exc=exc)
+            if isinstance(outcome, p.Retry):
+                p.log_retry(call, attempt, self.retry, outcome)
+                await asyncio.sleep(outcome.delay)
+                attempt += 1
+                continue
+            if isinstance(outcome, Exception):
+                raise outcome
+            return outcome  # type: ignore[no-any-return]
+
+    async def submit(self, model_id: str, inputs: Mapping[str, Any]) -> AsyncRequestHandle:
+        payload = self.validate(model_id, inputs)
+        body = await self._send(p.submit_call(model_id, payload))
+        return AsyncRequestHandle(self, self._handle_data(body, model_id))
+
+    def attach(self, request_id: str, model_id: str | None = None) -> AsyncRequestHandle:
+        return AsyncRequestHandle(self, _HandleData(request_id, model_id))
+
+    async def status(self, request_id: str) -> JobStatus:
+        return parse_status(await self._send(p.status_call(request_id)), request_id)
+
+    async def result(self, request_id: str) -> AsyncResult:
+        body = await self._send(p.result_call(request_id))
+        return AsyncResult(**vars(Result.from_body(body, request_id)), _client=self)
+
+    async def cancel(self, request_id: str) -> CancelOutcome:
+        body = await self._send(p.cancel_call(request_id))
+        return CancelOutcome.from_body(body, request_id)
+
+    async def iter_status(
+        self,
+        request_id: str,
+        *,
+        timeout: float | None = None,
+        cancel_on_timeout: bool = True,
+        model_id: str | None = None,
+    ) -> AsyncIterator[JobStatus]:
+        waiter = Waiter(request_id, model_id, self.polling, timeout)
+        while True:
+            status = await self.status(request_id)
+            if waiter.changed(status):
+                yield status
+            delay = waiter.next_delay(status)
+            if delay is None:
+                return
+            if waiter.expired():
+                outcome = (
+                    await self.cancel(request_id)
+                    if waiter.should_cancel(status, cancel_on_timeout)
+                    else None
+                )
+                raise waiter.deadline_error(status, outcome)
+            await asyncio.sleep(delay)
+
+    async def wait(
+        self,
+        request_id: str,
+        *,
+        timeout: float | None = None,
+        cancel_on_timeout: bool = True,
+        on_status: StatusCallback | None = None,
+        model_id: str | None = None,
+    ) -> AsyncResult:
+        last: JobStatus | None = None
+        async for status in self.iter_status(
+            request_id, timeout=timeout, cancel_on_timeout=cancel_on_timeout, model_id=model_id
+        ):
+            last = status
+            if on_status is not None:
+                on_status(status)
+        assert last is not None
+        result = await self.result(request_id)
+        error = terminal_error(last, result.error)
+        if error is not None:
+            raise error
+        return result
+
+    async def run(
+        self,
+        model_id: str,
+        inputs: Mapping[str, Any],
+        *,
+        timeout: float | None = None,
+        cancel_on_timeout: bool = True,
+        on_status: StatusCallback | None = None,
+        download_to: str | os.PathLike[str] | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> AsyncResult:
+        handle = await self.submit(model_id, inputs)
+        result = await handle.wait(
+            timeout=timeout, cancel_on_timeout=cancel_on_timeout, on_status=on_status
+        )
+        if download_to is not None:
+            files = await self.download(result, download_to, on_progress=on_progress)
+            result = _with_files(result, files)
+        return result
+
+    async def download(
+        self,
+        result: Result,
+        directory: str | os.PathLike[str] = ".",
+        *,
+        overwrite: bool = False,
+        on_progress: ProgressCallback | None = None,
+    ) -> list[Path]:
+        if result.status and result.status != "completed":
+            raise JobError(
+                f"job {result.request_id} has no outputs yet (status {result.status})",
+                request_id=result.request_id,
+            )
+        targets = plan_targets(result.urls, Path(directory), overwrite=overwrite)
+        return [
+            await download_async(self._http, url, path, on_progress)
+            for url, path in zip(result.urls, targets, strict=True)
+        ]
+
+    async def fetch_model(self, model_id: str) -> Any:
+        return dict(await self._send(p.model_call(model_id)))
+
+
+def schema_from_remote(model_id: str, body: Mapping[str, Any]) -> Any:
+    """The published input schema from a one-model answer, checked by the dialect."""
+    raw = body.get("input_schema")
+    return model_from_schema(model_id, raw)

@@ -1,0 +1,98 @@
+"""Following one job to its end: the decisions shared by the sync and async waiters."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ._errors import DeadlineExceededError, JobCancelledError, JobFailedError
+from ._polling import PollingPolicy, PollObservation
+from ._types import Cancelled, CancelOutcome, Failed, InProgress, JobStatus, Queued
+
+__all__ = ["StatusCallback", "Waiter"]
+
+StatusCallback = Callable[[JobStatus], None]
+
+
+@dataclass
+class Waiter:
+    """Tracks one job's states, says how long to sleep, and when the deadline has passed."""
+
+    request_id: str
+    model_id: str | None
+    policy: PollingPolicy
+    timeout: float | None = None
+    clock: Callable[[], float] = time.monotonic
+
+    def __post_init__(self) -> None:
+        self.started = self.clock()
+        self.running_since: float | None = None
+        self.last: JobStatus | None = None
+
+    def changed(self, status: JobStatus) -> bool:
+        """Whether ``status`` differs from the last one seen (state or queue position)."""
+        last = self.last
+        self.last = status
+        if last is None or type(last) is not type(status):
+            return True
+        return (
+            isinstance(status, Queued)
+            and isinstance(last, Queued)
+            and last.position != status.position
+        )
+
+    def next_delay(self, status: JobStatus) -> float | None:
+        """Seconds until the next check; None when the job has ended."""
+        now = self.clock()
+        if status.done:
+            if self.running_since is not None and status.status == "completed":
+                self.policy.record(self.model_id, now - self.running_since)
+            return None
+        if isinstance(status, InProgress) and self.running_since is None:
+            self.running_since = now
+        observation = PollObservation(
+            status="in_queue" if isinstance(status, Queued) else "in_progress",
+            elapsed=now - self.started,
+            running_for=None if self.running_since is None else now - self.running_since,
+            queue_position=status.position if isinstance(status, Queued) else None,
+            model_id=self.model_id,
+        )
+        delay = self.policy.next_delay(observation)
+        left = self.time_left()
+        return delay if left is None else max(0.0, min(delay, left))
+
+    def time_left(self) -> float | None:
+        if self.timeout is None:
+            return None
+        return self.timeout - (self.clock() - self.started)
+
+    def expired(self) -> bool:
+        left = self.time_left()
+        return left is not None and left <= 0
+
+    def should_cancel(self, status: JobStatus, cancel_on_timeout: bool) -> bool:
+        return cancel_on_timeout and isinstance(status, Queued)
+
+    def deadline_error(
+        self, status: JobStatus, outcome: CancelOutcome | None
+    ) -> DeadlineExceededError:
+        cancelled = outcome is not None and outcome.cancelled
+        state = "queued" if isinstance(status, Queued) else "in progress"
+        if outcome is not None and not outcome.cancelled:
+            state = "in progress"  # it started between the last check and the cancel
+        return DeadlineExceededError(
+            self.request_id,
+            deadline=self.timeout or 0.0,
+            cancelled=cancelled,
+            status=state,
+        )
+
+
+def terminal_error(status: JobStatus, error: object = None) -> Exception | None:
+    """The exception for a job that ended without a result (None when it completed)."""
+    if isinstance(status, Failed):
+        return JobFailedError(status.request_id, error if error is not None else status.error)
+    if isinstance(status, Cancelled):
+        return JobCancelledError(status.request_id)
+    return None
