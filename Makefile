@@ -31,7 +31,7 @@ schema-check: $(STAMP)
 check: lint typecheck schema-check
 
 demo: $(STAMP)
-	$(BIN)/python -m runcomfy_client.demo --out out
+	$(BIN)/python examples/demo.py --out out
 
 generate: $(STAMP)
 	@echo "codegen lands with the codegen issue"

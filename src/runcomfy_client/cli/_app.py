@@ -58,4 +58,4 @@ def echo_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
-from . import _catalog  # noqa: E402, F401  (registers its commands on the group)
+from . import _catalog, _emulator_cmd  # noqa: E402, F401  (register their commands)

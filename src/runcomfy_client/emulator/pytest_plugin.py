@@ -1,1 +1,57 @@
-"""pytest plugin: fixtures that start an emulator."""
+"""pytest plugin: an emulator per test session, and clients pointed at it.
+
+Installed with the package (entry point ``runcomfy_emulator``), so in your own tests::
+
+    def test_my_pipeline(runcomfy_client):
+        result = runcomfy_client.run("community/wan-2-2/fun-inpaint", {...})
+
+Fixtures: ``runcomfy_emulator`` (session-scoped :class:`Emulator`), ``runcomfy_client``
+(a :class:`~runcomfy_client.Client`) and ``runcomfy_async_client``. Override
+``runcomfy_emulator_options`` to change the emulator's settings. Needs the ``emulator`` extra.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from .._client import AsyncClient, Client
+    from ._runner import Emulator
+
+
+@pytest.fixture(scope="session")
+def runcomfy_emulator_options() -> dict[str, Any]:
+    """Keyword arguments for the session's :class:`Emulator` (override to change them)."""
+    return {"job_seconds": 0.2, "workers": 4}
+
+
+@pytest.fixture(scope="session")
+def runcomfy_emulator(runcomfy_emulator_options: dict[str, Any]) -> Iterator[Emulator]:
+    """One emulator for the whole test session, on a free port."""
+    from ._runner import Emulator
+
+    with Emulator(**runcomfy_emulator_options) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def runcomfy_client(runcomfy_emulator: Emulator) -> Iterator[Client]:
+    """A :class:`Client` talking to the session's emulator."""
+    from .._client import Client
+
+    with Client(base_url=runcomfy_emulator.base_url, api_key=runcomfy_emulator.api_key) as client:
+        yield client
+
+
+@pytest.fixture
+async def runcomfy_async_client(runcomfy_emulator: Emulator) -> AsyncIterator[AsyncClient]:
+    """An :class:`AsyncClient` talking to the session's emulator (needs pytest-asyncio)."""
+    from .._client import AsyncClient
+
+    async with AsyncClient(
+        base_url=runcomfy_emulator.base_url, api_key=runcomfy_emulator.api_key
+    ) as client:
+        yield client

@@ -1,0 +1,94 @@
+"""``runcomfy-client emulator``: serve the local emulator in the foreground."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from types import FrameType
+
+import click
+
+from ._app import cli
+
+
+@cli.command("emulator")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=0, type=int, help="Port (default: a free one).")
+@click.option("--workers", default=2, type=click.IntRange(1), show_default=True)
+@click.option(
+    "--job-seconds",
+    default=3.0,
+    type=click.FloatRange(0),
+    show_default=True,
+    help="Shortest time a job runs.",
+)
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    metavar="KIND=RATE",
+    help="Inject a fault: rate_limit, server_error, drop, lost_response, slow, truncate, "
+    "error_200; RATE 0-1 or @N,M for exact requests; KIND:ENDPOINT=... to aim it (repeatable).",
+)
+@click.option("--seed", default=0, type=int, show_default=True, help="Seed for fault choices.")
+@click.option(
+    "--api-key", default=None, help="Key to accept (default: RUNCOMFY_API_KEY or emulator-key)."
+)
+@click.option(
+    "--request-ttl",
+    default=3600.0,
+    type=float,
+    show_default=True,
+    help="Seconds a finished request id stays known.",
+)
+@click.option("--no-render", is_flag=True, help="Return a tiny stand-in clip (load tests).")
+def emulator_command(
+    host: str,
+    port: int,
+    workers: int,
+    job_seconds: float,
+    faults: tuple[str, ...],
+    seed: int,
+    api_key: str | None,
+    request_ttl: float,
+    no_render: bool,
+) -> None:
+    """Serve a local emulator of the RunComfy Model API until interrupted."""
+    try:
+        from ..emulator import Emulator, parse_fault
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise click.ClickException(
+            f"the emulator needs the 'emulator' extra: pip install 'runcomfy-client[emulator]' "
+            f"({exc})"
+        ) from None
+    try:
+        parsed = [parse_fault(f) for f in faults]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--fault") from None
+    key = api_key or os.environ.get("RUNCOMFY_API_KEY") or "emulator-key"
+    emu = Emulator(
+        host=host,
+        port=port,
+        api_key=key,
+        workers=workers,
+        job_seconds=job_seconds,
+        faults=parsed,
+        seed=seed,
+        request_ttl=request_ttl,
+        render=not no_render,
+    )
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    emu.start()
+    click.echo(f"listening on {emu.base_url}")
+    sys.stdout.flush()
+    try:
+        emu.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emu.stop()
