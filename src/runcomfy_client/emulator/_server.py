@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import copy
 import email.utils
 import hashlib
 import hmac
@@ -133,7 +134,8 @@ class EmulatorState:
         states: dict[str, int] = {}
         for job in self.jobs.values():
             states[job.status] = states.get(job.status, 0) + 1
-        return {**self.counters, "states": states, "queued": len(self._queued)}
+        snapshot = copy.deepcopy(self.counters)
+        return {**snapshot, "states": states, "queued": len(self._queued)}
 
     # -- lifecycle ---------------------------------------------------------------------------
 
