@@ -258,8 +258,13 @@ def test_truncate_cuts_a_download_midway(http: httpx.Client, emu: Emulator, imag
 
 def test_fault_specs_are_checked() -> None:
     assert parse_fault("server_error:status,result=@1,3").schedule == {1, 3}
-    for bad in ("nope=0.1", "rate_limit=2", "truncate:status=1", "rate_limit"):
-        with pytest.raises(ValueError):
+    for bad, why in [
+        ("nope=0.1", "unknown fault kind"),
+        ("rate_limit=2", "between 0 and 1"),
+        ("truncate:status=1", "cannot hit"),
+        ("rate_limit", "must look like"),
+    ]:
+        with pytest.raises(ValueError, match=why):
             parse_fault(bad)
 
 
