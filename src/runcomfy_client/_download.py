@@ -23,7 +23,8 @@ from ._types import DownloadProgress
 __all__ = ["ProgressCallback", "plan_targets"]
 
 ProgressCallback = Callable[[DownloadProgress], None]
-CHUNK = 1024 * 1024
+# Bytes are written as they arrive (no chunk_size): httpx would hold back a partial chunk and
+# lose it when the connection is cut, and resuming needs every byte that did arrive.
 MAX_RESUMES = 5
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -109,19 +110,23 @@ def download_sync(
     tmp = _temp_for(path)
     state = _Progress(url, path)
     try:
-        for attempt in range(MAX_RESUMES + 1):
+        failures = 0
+        while True:
+            before = state.received
             try:
                 with http.stream("GET", url, headers=_range_headers(state.received)) as response:
                     mode = "ab" if _accept(response, state) else "wb"
                     with tmp.open(mode) as out:
-                        for chunk in response.iter_raw(CHUNK):
+                        for chunk in response.iter_raw():
                             out.write(chunk)
                             state.received += len(chunk)
                             state.report(on_progress)
                 if state.total is None or state.received >= state.total:
                     break
             except (httpx.TransportError, httpx.DecodingError) as exc:
-                if attempt == MAX_RESUMES:
+                # Give up only after MAX_RESUMES cuts in a row that brought nothing new.
+                failures = 0 if state.received > before else failures + 1
+                if failures > MAX_RESUMES:
                     raise DownloadError(f"{url}: {type(exc).__name__}: {exc}", url=url) from None
         _finish(tmp, state)
         state.report(on_progress, done=True)
@@ -138,20 +143,24 @@ async def download_async(
     tmp = _temp_for(path)
     state = _Progress(url, path)
     try:
-        for attempt in range(MAX_RESUMES + 1):
+        failures = 0
+        while True:
+            before = state.received
             try:
                 headers = _range_headers(state.received)
                 async with http.stream("GET", url, headers=headers) as response:
                     mode = "ab" if _accept(response, state) else "wb"
                     with tmp.open(mode) as out:
-                        async for chunk in response.aiter_raw(CHUNK):
+                        async for chunk in response.aiter_raw():
                             out.write(chunk)
                             state.received += len(chunk)
                             state.report(on_progress)
                 if state.total is None or state.received >= state.total:
                     break
             except (httpx.TransportError, httpx.DecodingError) as exc:
-                if attempt == MAX_RESUMES:
+                # Give up only after MAX_RESUMES cuts in a row that brought nothing new.
+                failures = 0 if state.received > before else failures + 1
+                if failures > MAX_RESUMES:
                     raise DownloadError(f"{url}: {type(exc).__name__}: {exc}", url=url) from None
         _finish(tmp, state)
         state.report(on_progress, done=True)

@@ -22,6 +22,7 @@ import email.utils
 import hashlib
 import hmac
 import json
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -339,7 +340,8 @@ class _Handlers:
             if rng.random() < 0.5:
                 header = f"{wait:g}" if wait != int(wait) else str(int(wait))
             else:
-                header = email.utils.formatdate(time.time() + wait, usegmt=True)
+                # HTTP-dates have whole seconds: round up so the wait is never shorter.
+                header = email.utils.formatdate(math.ceil(time.time() + wait), usegmt=True)
             response = _error(429, 429001, "rate limit exceeded: slow down")
             response.headers["Retry-After"] = header
             return response
@@ -598,7 +600,8 @@ async def _truncated(request: web.Request, path: Path) -> web.StreamResponse:
     await response.prepare(request)
     with path.open("rb") as f:
         f.seek(start)
-        await response.write(f.read(max(1, length // 2)))
+        # Strictly less than promised, so the cut is always a real truncation.
+        await response.write(f.read(length // 2))
     await asyncio.sleep(0.01)  # let the half leave before the cut
     _drop(request)
     return response  # pragma: no cover - _drop raises
