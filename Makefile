@@ -34,7 +34,8 @@ demo: $(STAMP)
 	$(BIN)/python examples/demo.py --out out
 
 generate: $(STAMP)
-	@echo "codegen lands with the codegen issue"
+	@echo "make generate: typed wrappers (codegen) are not implemented yet; see the README" >&2
+	@exit 1
 
 clean:
 	rm -rf $(VENV) out dist build
