@@ -43,9 +43,12 @@ def models_command(ctx: click.Context, as_json: bool) -> None:
     table = Table(show_edge=False, box=None, pad_edge=False)
     table.add_column("model id", no_wrap=True)
     table.add_column("required inputs")
-    table.add_column("description")
+    described = any(row["description"] for row in rows)
+    if described:
+        table.add_column("description")
     for row in rows:
-        table.add_row(row["model_id"], ", ".join(row["required"]), row["description"])
+        cells = [row["model_id"], ", ".join(row["required"])]
+        table.add_row(*cells, *([row["description"]] if described else []))
     Console(soft_wrap=False).print(table)
 
 
