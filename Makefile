@@ -37,5 +37,8 @@ generate: $(STAMP)
 	@echo "make generate: typed wrappers (codegen) are not implemented yet; see the README" >&2
 	@exit 1
 
+bench: $(STAMP)
+	$(BIN)/python bench/bench_client.py
+
 clean:
 	rm -rf $(VENV) out dist build

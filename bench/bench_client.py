@@ -1,0 +1,219 @@
+"""Client overhead against the emulator, measured against raw httpx in the same run.
+
+Figures (issue: benchmarks): per-job wall time of ``Client.run`` + download versus a minimal raw
+httpx loop making the same calls (submit, status until done, result, download), both polling
+every 10 ms, on zero-length jobs; and 1,000 jobs in flight from one ``AsyncClient`` versus raw
+``httpx.AsyncClient``: throughput and peak resident memory of the measuring process.
+
+The emulator runs in its own process, so its memory and CPU are not counted against either side.
+Run with ``make bench``; results go to bench/results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+MODEL = "community/wan-2-2/fun-inpaint"
+KEY = "bench-key"
+
+
+def start_emulator() -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "runcomfy_client.cli",
+            "emulator",
+            "--job-seconds",
+            "0",
+            "--workers",
+            "16",
+            "--no-render",
+            "--api-key",
+            KEY,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    return proc, line.removeprefix("listening on ")
+
+
+def image_url(base: str) -> str:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (10, 120, 200)).save(buffer, "PNG")
+    return str(
+        httpx.put(f"{base}/_emulator/uploads/in.png", content=buffer.getvalue()).json()["url"]
+    )
+
+
+def wire_inputs(url: str, seed: int) -> dict[str, Any]:
+    return {"99_text": "bench", "110_image": url, "112_image": url, "96_noise_seed": seed}
+
+
+def raw_job(http: httpx.Client, base: str, url: str, seed: int, folder: Path) -> None:
+    headers = {"Authorization": f"Bearer {KEY}"}
+    rid = http.post(
+        f"{base}/v1/models/{MODEL}", json=wire_inputs(url, seed), headers=headers
+    ).json()["request_id"]
+    while (
+        http.get(f"{base}/v1/requests/{rid}/status", headers=headers).json()["status"]
+        != "completed"
+    ):
+        time.sleep(0.01)
+    video = http.get(f"{base}/v1/requests/{rid}/result", headers=headers).json()["output"]["video"]
+    (folder / f"{rid}.mp4").write_bytes(http.get(video).content)
+
+
+def per_job(base: str, url: str, jobs: int) -> dict[str, float]:
+    from runcomfy_client import Client, PollingPolicy
+
+    polling = PollingPolicy(first_interval=0.01, min_interval=0.01, learn=False)
+    raw_times, client_times = [], []
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        httpx.Client() as http,
+        Client(base_url=base, api_key=KEY, polling=polling) as client,
+    ):
+        folder = Path(tmp)
+        for i in range(jobs):
+            # Interleave the two, so drift in the machine's load hits both alike.
+            t = time.perf_counter()
+            raw_job(http, base, url, 1_000_000 + i, folder)
+            raw_times.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            result = client.run(MODEL, wire_inputs(url, 2_000_000 + i))
+            client.download(result, folder / str(i))
+            client_times.append(time.perf_counter() - t)
+    raw, ours = statistics.median(raw_times), statistics.median(client_times)
+    return {"raw_ms": raw * 1000, "client_ms": ours * 1000, "ratio": ours / raw}
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def in_flight(base: str, url: str, n: int, which: str) -> dict[str, float]:
+    """Run in a fresh process per side: peak RSS belongs to that side alone."""
+    code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import bench_client as b; print(b._in_flight({base!r}, {url!r}, {n}, {which!r}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    if out.returncode:
+        raise RuntimeError(f"{which} with {n} in flight failed: {out.stderr[-800:]}")
+    return dict(eval(out.stdout.strip()))  # noqa: S307 - our own subprocess's dict literal
+
+
+def _in_flight(base: str, url: str, n: int, which: str) -> dict[str, float]:
+    async def raw() -> None:
+        headers = {"Authorization": f"Bearer {KEY}"}
+        async with httpx.AsyncClient(timeout=60) as http:
+
+            async def one(i: int) -> None:
+                r = await http.post(
+                    f"{base}/v1/models/{MODEL}",
+                    json=wire_inputs(url, 3_000_000 + i),
+                    headers=headers,
+                )
+                rid = r.json()["request_id"]
+                while (await http.get(f"{base}/v1/requests/{rid}/status", headers=headers)).json()[
+                    "status"
+                ] != "completed":
+                    await asyncio.sleep(0.25)
+                await http.get(f"{base}/v1/requests/{rid}/result", headers=headers)
+
+            await asyncio.gather(*(one(i) for i in range(n)))
+
+    async def ours() -> None:
+        from runcomfy_client import AsyncClient, PollingPolicy
+
+        polling = PollingPolicy(
+            first_interval=0.25, min_interval=0.25, max_interval=0.25, learn=False
+        )
+        async with AsyncClient(base_url=base, api_key=KEY, polling=polling, timeout=60) as client:
+            await asyncio.gather(
+                *(client.run(MODEL, wire_inputs(url, 4_000_000 + i)) for i in range(n))
+            )
+
+    base_rss = _rss_mb()
+    started = time.perf_counter()
+    asyncio.run(raw() if which == "raw" else ours())
+    wall = time.perf_counter() - started
+    return {"jobs_per_s": n / wall, "peak_rss_mb": _rss_mb(), "start_rss_mb": base_rss}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--jobs", type=int, default=60)
+    # 1,000 in flight saturates the emulator (one process, rendering stub clips) until the
+    # pool times out: not yet a fair measure of the client, so it is opt-in for now.
+    parser.add_argument("--in-flight", type=int, nargs="+", default=[1, 100])
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results.md")
+    args = parser.parse_args()
+    proc, base = start_emulator()
+    try:
+        url = image_url(base)
+        rows = []
+        pj = per_job(base, url, args.jobs)
+        rows.append(
+            (
+                "per-job wall time, client vs raw httpx (median)",
+                f"{pj['client_ms']:.1f} ms vs {pj['raw_ms']:.1f} ms",
+                f"{pj['ratio']:.2f}x",
+                "<= 1.10x",
+            )
+        )
+        for n in args.in_flight:
+            raw = in_flight(base, url, n, "raw")
+            ours = in_flight(base, url, n, "ours")
+            rows.append(
+                (
+                    f"{n} in flight: throughput, AsyncClient vs raw",
+                    f"{ours['jobs_per_s']:.0f} vs {raw['jobs_per_s']:.0f} jobs/s",
+                    f"{ours['jobs_per_s'] / raw['jobs_per_s']:.2f}x",
+                    ">= 0.9x",
+                )
+            )
+            rows.append(
+                (
+                    f"{n} in flight: peak RSS, AsyncClient vs raw",
+                    f"{ours['peak_rss_mb']:.0f} MB vs {raw['peak_rss_mb']:.0f} MB",
+                    "",
+                    "< 150 MB at 1000",
+                )
+            )
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, httpx {httpx.__version__}",
+        "",
+        "| figure | measured | ratio | goal |",
+        "|---|---|---|---|",
+        *[f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows],
+        "",
+    ]
+    text = "\n".join(lines)
+    args.out.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

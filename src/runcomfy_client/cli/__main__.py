@@ -1,0 +1,3 @@
+from runcomfy_client.cli import main
+
+main()
