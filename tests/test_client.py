@@ -344,3 +344,30 @@ def test_connection_refused_is_retried_then_reported() -> None:
                     "end_image": "https://e.com/b.png",
                 },
             )
+
+
+def test_mixed_faults_end_in_results_or_clear_errors(
+    emu: Emulator, url: str, tmp_path: Path
+) -> None:
+    kinds = ["rate_limit", "server_error", "drop", "lost_response", "slow", "truncate", "error_200"]
+    before = emu.stats()
+    emu.set_faults([f"{kind}=0.15" for kind in kinds])
+    outcomes: list[str] = []
+    try:
+        with Client(
+            base_url=emu.base_url, api_key=emu.api_key, polling=FAST_POLL, retry=FAST_RETRY
+        ) as client:
+            for _ in range(8):
+                try:
+                    result = client.run(INPAINT, inputs(url), timeout=30)
+                    for path in result.download(tmp_path):
+                        assert path.read_bytes()[4:8] == b"ftyp"
+                    outcomes.append("ok")
+                except RunComfyError as exc:
+                    outcomes.append(f"{type(exc).__name__}: {exc}")
+    finally:
+        emu.set_faults([])
+    after = emu.stats()
+    assert after["duplicate_payloads"] == before["duplicate_payloads"]
+    assert "ok" in outcomes
+    assert not list(tmp_path.glob(".*.part"))
