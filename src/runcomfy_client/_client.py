@@ -22,7 +22,7 @@ from . import _protocol as p
 from ._download import ProgressCallback, download_async, download_sync, plan_targets
 from ._errors import JobError
 from ._polling import PollingPolicy
-from ._registry import Registry, model_from_schema
+from ._registry import Registry
 from ._retry import RetryPolicy
 from ._types import CancelOutcome, JobStatus, Result, parse_status
 from ._waiting import StatusCallback, Waiter, terminal_error
@@ -633,9 +633,3 @@ class AsyncClient(_Common):
 
     async def fetch_model(self, model_id: str) -> Any:
         return dict(await self._send(p.model_call(model_id)))
-
-
-def schema_from_remote(model_id: str, body: Mapping[str, Any]) -> Any:
-    """The published input schema from a one-model answer, checked by the dialect."""
-    raw = body.get("input_schema")
-    return model_from_schema(model_id, raw)

@@ -326,8 +326,3 @@ class Validator:
             kind = "invalid"
             message = error.message
         return Problem(kind, prefix + message, f.name, f.key, value, allowed=allowed)
-
-
-def validate(model: ModelSchema, inputs: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate ``inputs`` for ``model`` with a fresh validator (prefer the registry's cache)."""
-    return Validator(model).validate(inputs)
