@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeAlias, TypeVar
 
 import httpx
 
@@ -22,12 +22,27 @@ from . import _protocol as p
 from ._download import ProgressCallback, download_async, download_sync, plan_targets
 from ._errors import JobError
 from ._polling import PollingPolicy
-from ._registry import Registry
+from ._registry import ModelSchema, Registry
 from ._retry import RetryPolicy
 from ._types import CancelOutcome, JobStatus, Result, parse_status
 from ._waiting import StatusCallback, Waiter, terminal_error
 
 __all__ = ["AsyncClient", "AsyncRequestHandle", "Client", "RequestHandle"]
+
+
+class _InputModel(Protocol):
+    """A generated input model (``runcomfy_client.typed.InputModel``), seen structurally."""
+
+    def to_payload(self) -> dict[str, Any]: ...
+
+
+# What the lifecycle accepts as inputs: a mapping, or a generated input model.
+Inputs: TypeAlias = Mapping[str, Any] | _InputModel
+
+
+def _model_id(model: str | ModelSchema) -> str:
+    return model.model_id if isinstance(model, ModelSchema) else model
+
 
 _R = TypeVar("_R", bound=Result)
 
@@ -77,9 +92,19 @@ class _Common:
         key = "set" if self._settings.api_key else "missing"
         return f"{type(self).__name__}(base_url={self.base_url!r}, api_key=<{key}>)"
 
-    def validate(self, model_id: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
-        """The wire payload for ``inputs``; raises InputValidationError listing every problem."""
-        return self.registry.validator(model_id).validate(inputs)
+    def validate(self, model: str | ModelSchema, inputs: Inputs) -> dict[str, Any]:
+        """The wire payload for ``inputs``; raises InputValidationError listing every problem.
+
+        ``model`` is a model id looked up in the registry, or a :class:`ModelSchema` (what
+        generated wrappers pass: the schema they were generated from). ``inputs`` is a mapping
+        by readable names or wire keys, or a generated input model (only the fields it set).
+        """
+        validator = model.validator if isinstance(model, ModelSchema) else None
+        if validator is None:
+            validator = self.registry.validator(str(model))
+        if not isinstance(inputs, Mapping):
+            inputs = inputs.to_payload()
+        return validator.validate(inputs)
 
     def _url(self, call: p.Call) -> str:
         return self._settings.base_url + call.path
@@ -258,9 +283,10 @@ class Client(_Common):
 
     # -- the lifecycle -----------------------------------------------------------------------
 
-    def submit(self, model_id: str, inputs: Mapping[str, Any]) -> RequestHandle:
+    def submit(self, model: str | ModelSchema, inputs: Inputs) -> RequestHandle:
         """Validate ``inputs`` (readable names or wire keys), submit, return the handle."""
-        payload = self.validate(model_id, inputs)
+        payload = self.validate(model, inputs)
+        model_id = _model_id(model)
         body = self._send(p.submit_call(model_id, payload))
         return RequestHandle(self, self._handle_data(body, model_id))
 
@@ -338,8 +364,8 @@ class Client(_Common):
 
     def run(
         self,
-        model_id: str,
-        inputs: Mapping[str, Any],
+        model: str | ModelSchema,
+        inputs: Inputs,
         *,
         timeout: float | None = None,
         cancel_on_timeout: bool = True,
@@ -348,7 +374,7 @@ class Client(_Common):
         on_progress: ProgressCallback | None = None,
     ) -> SyncResult:
         """Validate, submit, wait, and (with ``download_to``) save the outputs."""
-        handle = self.submit(model_id, inputs)
+        handle = self.submit(model, inputs)
         result = handle.wait(
             timeout=timeout, cancel_on_timeout=cancel_on_timeout, on_status=on_status
         )
@@ -525,8 +551,10 @@ class AsyncClient(_Common):
                 raise outcome
             return outcome  # type: ignore[no-any-return]
 
-    async def submit(self, model_id: str, inputs: Mapping[str, Any]) -> AsyncRequestHandle:
-        payload = self.validate(model_id, inputs)
+    async def submit(self, model: str | ModelSchema, inputs: Inputs) -> AsyncRequestHandle:
+        """Validate ``inputs`` (readable names or wire keys), submit, return the handle."""
+        payload = self.validate(model, inputs)
+        model_id = _model_id(model)
         body = await self._send(p.submit_call(model_id, payload))
         return AsyncRequestHandle(self, self._handle_data(body, model_id))
 
@@ -594,8 +622,8 @@ class AsyncClient(_Common):
 
     async def run(
         self,
-        model_id: str,
-        inputs: Mapping[str, Any],
+        model: str | ModelSchema,
+        inputs: Inputs,
         *,
         timeout: float | None = None,
         cancel_on_timeout: bool = True,
@@ -603,7 +631,7 @@ class AsyncClient(_Common):
         download_to: str | os.PathLike[str] | None = None,
         on_progress: ProgressCallback | None = None,
     ) -> AsyncResult:
-        handle = await self.submit(model_id, inputs)
+        handle = await self.submit(model, inputs)
         result = await handle.wait(
             timeout=timeout, cancel_on_timeout=cancel_on_timeout, on_status=on_status
         )

@@ -22,7 +22,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["NameCollision", "assign_names", "cli_flag", "key_to_name", "node_id", "snake_case"]
+__all__ = [
+    "NameCollision",
+    "assign_names",
+    "cli_flag",
+    "key_to_name",
+    "module_path",
+    "node_id",
+    "snake_case",
+]
 
 _NODE_PREFIX = re.compile(r"^(\d+)_")
 _PAREN_TAIL = re.compile(r"\s*[\(\[][^\)\]]*[\)\]]\s*$")
@@ -146,6 +154,25 @@ def _groups(names: Mapping[str, str]) -> dict[str, list[str]]:
 def cli_flag(name: str) -> str:
     """The CLI flag for a readable name: ``guidance_scale`` -> ``--guidance-scale``."""
     return "--" + name.rstrip("_").replace("_", "-")
+
+
+def module_path(model_id: str) -> tuple[str, ...]:
+    """The importable module path for a model id, one part per id segment.
+
+    ``community/wan-2-1/fusionx/image-to-video`` -> ``('community', 'wan_2_1', 'fusionx',
+    'image_to_video')``. Segments that would start with a digit get an ``m`` prefix; keywords a
+    trailing ``_``. Codegen reports two ids that land on one path; nothing else needs to.
+    """
+    parts = []
+    for segment in model_id.strip("/").split("/"):
+        text = unicodedata.normalize("NFKD", segment).encode("ascii", "ignore").decode("ascii")
+        part = _NON_WORD.sub("_", text).strip("_").lower() or "model"
+        if part[0].isdigit():
+            part = f"m{part}"
+        if keyword.iskeyword(part) or keyword.issoftkeyword(part):
+            part = f"{part}_"
+        parts.append(part)
+    return tuple(parts)
 
 
 def closest(word: str, candidates: Iterable[str], n: int = 3) -> list[str]:

@@ -17,6 +17,7 @@ import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -148,6 +149,13 @@ class ModelSchema:
             if name_or_key in (f.key, f.name):
                 return f
         return None
+
+    @cached_property
+    def validator(self) -> Validator:
+        """This schema's validator, compiled on first use and kept with the schema."""
+        from ._validation import Validator
+
+        return Validator(self)
 
     def output_kinds(self) -> list[str]:
         """The output keys the Output schema names (``video``, ``images``, ...)."""
@@ -296,7 +304,6 @@ class Registry:
         self._lock = threading.RLock()
         self._sources: dict[str, _Source] | None = None
         self._models: dict[str, ModelSchema] = {}
-        self._validators: dict[str, Validator] = {}
 
     def __repr__(self) -> str:
         return f"Registry(user_dirs={[str(d) for d in self.user_dirs]!r})"
@@ -366,7 +373,6 @@ class Registry:
         with self._lock:
             sources = self._discover()
             self._models[model.model_id] = model
-            self._validators.pop(model.model_id, None)
             if model.model_id not in sources:
                 path = model.path or Path(model.model_id + ".json")
                 sources[model.model_id] = _Source(model.model_id, path, path.parent, False)
@@ -374,14 +380,8 @@ class Registry:
     def validator(self, model_id: str) -> Validator:
         """The model's validator, compiled once and cached."""
         model = self.get(model_id)
-        with self._lock:
-            found = self._validators.get(model.model_id)
-            if found is None:
-                from ._validation import Validator
-
-                found = Validator(model)
-                self._validators[model.model_id] = found
-            return found
+        with self._lock:  # one compile even when threads ask at once
+            return model.validator
 
     def _output_schema(self, src: _Source) -> Mapping[str, Any]:
         own = src.path.with_name(src.path.name[: -len(".json")] + OUTPUT_SUFFIX)

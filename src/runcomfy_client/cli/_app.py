@@ -58,4 +58,4 @@ def echo_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
-from . import _catalog, _emulator_cmd  # noqa: E402, F401  (register their commands)
+from . import _catalog, _codegen_cmd, _emulator_cmd  # noqa: E402, F401  (register commands)

@@ -1,0 +1,44 @@
+"""How a field is described to a person: one rule for codegen docstrings and CLI help."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._dialect import describe_range
+from ._registry import Field
+
+__all__ = ["field_summary", "show_value"]
+
+
+def show_value(value: Any, limit: int = 80) -> str:
+    """A default or choice as a person reads it: strings quoted, long ones shortened."""
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def field_summary(f: Field) -> str:
+    """One paragraph: title, description, what is allowed, the server's default."""
+    parts: list[str] = []
+    if f.title and f.title.strip():
+        parts.append(_sentence(f.title))
+    if f.description and f.description.strip() and f.description != f.title:
+        parts.append(_sentence(f.description))
+    if f.media:
+        parts.append(f"A public http(s) URL of the {f.media}.")
+    if f.enum is not None:
+        parts.append("One of: " + ", ".join(show_value(v, 40) for v in f.enum) + ".")
+    span = describe_range(f.schema)
+    if span:
+        parts.append(f"Allowed: {span}.")
+    if f.required:
+        parts.append("Required.")
+    elif f.has_default:
+        parts.append(f"Server default: {show_value(f.default)}.")
+    else:
+        parts.append("Optional.")
+    return " ".join(parts)
+
+
+def _sentence(text: str) -> str:
+    text = " ".join(text.split())
+    return text if text.endswith((".", "!", "?")) else text + "."

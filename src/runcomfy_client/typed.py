@@ -1,0 +1,196 @@
+"""What generated typed wrappers stand on (``runcomfy_models``, or your own codegen output).
+
+A generated module holds no protocol logic. It describes one model (its id, the schema it was
+generated from, a pydantic input class) and calls the clients through :class:`TypedModel`, so
+validation, messages, retries and polling are the runtime's, exactly as for ``client.run(id, ...)``.
+
+Imported only by generated code and by people using it: ``import runcomfy_client`` does not load
+pydantic.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from ._download import ProgressCallback
+from ._registry import ModelSchema, model_from_schema
+from ._waiting import StatusCallback
+
+if TYPE_CHECKING:
+    from ._client import (
+        AsyncClient,
+        AsyncRequestHandle,
+        AsyncResult,
+        Client,
+        RequestHandle,
+        SyncResult,
+    )
+
+__all__ = [
+    "NOT_GIVEN",
+    "InputModel",
+    "NotGiven",
+    "ProgressCallback",
+    "StatusCallback",
+    "TypedModel",
+]
+
+
+class NotGiven:
+    """The default of every optional keyword in a generated wrapper: "not passed".
+
+    A keyword left ``NOT_GIVEN`` is not sent, so the server's own default applies (the docs of
+    each parameter say what it is). ``None`` would be a value, and most fields do not accept it.
+    """
+
+    _instance: ClassVar[NotGiven | None] = None
+
+    def __new__(cls) -> NotGiven:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "NOT_GIVEN"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+NOT_GIVEN: Final = NotGiven()
+
+
+class InputModel(BaseModel):
+    """Base of every generated input class: fields by readable name, wire keys as aliases.
+
+    Built by name or by wire key. Construction runs the runtime's validator first, so a bad
+    value raises the same :class:`~runcomfy_client.InputValidationError` (naming the field, its
+    wire key and what is allowed) as ``client.run`` would. :meth:`to_payload` gives only the
+    fields that were set, by wire key: defaults stay the server's.
+    """
+
+    model_config = ConfigDict(
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+        extra="forbid",
+    )
+
+    runcomfy_model: ClassVar[TypedModel[Any] | None] = None
+    """Set by the generated module: the model whose schema validates this class's inputs."""
+
+    def __init__(self, /, **data: Any) -> None:
+        typed = type(self).runcomfy_model
+        if typed is not None:
+            plain = {
+                key: value.to_payload() if isinstance(value, InputModel) else value
+                for key, value in data.items()
+            }
+            data = typed.schema.validator.validate(plain)
+        super().__init__(**data)
+
+    def to_payload(self) -> dict[str, Any]:
+        """The wire payload: the fields that were set, by wire key, as JSON values."""
+        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+_I = TypeVar("_I", bound=InputModel)
+
+
+class TypedModel(Generic[_I]):
+    """One generated model: its id, its schema and its input class, bound to the clients."""
+
+    def __init__(
+        self,
+        model_id: str,
+        schema: Mapping[str, Any],
+        input_class: type[_I],
+        *,
+        output_schema: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.model_id = model_id
+        self.input_class = input_class
+        self._raw = schema
+        self._output_schema = output_schema
+        self._schema: ModelSchema | None = None
+        self._lock = threading.Lock()
+        input_class.runcomfy_model = self
+
+    def __repr__(self) -> str:
+        return f"TypedModel({self.model_id!r})"
+
+    @property
+    def schema(self) -> ModelSchema:
+        """The schema the wrappers were generated from, normalised on first use."""
+        with self._lock:
+            if self._schema is None:
+                self._schema = model_from_schema(
+                    self.model_id, self._raw, output_schema=self._output_schema
+                )
+            return self._schema
+
+    @staticmethod
+    def given(values: Mapping[str, Any]) -> dict[str, Any]:
+        """``values`` without the keywords left ``NOT_GIVEN``."""
+        return {key: value for key, value in values.items() if value is not NOT_GIVEN}
+
+    def submit(self, client: Client, values: Mapping[str, Any] | _I) -> RequestHandle:
+        return client.submit(self.schema, _inputs(values))
+
+    def run(
+        self,
+        client: Client,
+        values: Mapping[str, Any] | _I,
+        *,
+        timeout: float | None = None,
+        cancel_on_timeout: bool = True,
+        on_status: StatusCallback | None = None,
+        download_to: str | os.PathLike[str] | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> SyncResult:
+        return client.run(
+            self.schema,
+            _inputs(values),
+            timeout=timeout,
+            cancel_on_timeout=cancel_on_timeout,
+            on_status=on_status,
+            download_to=download_to,
+            on_progress=on_progress,
+        )
+
+    async def submit_async(
+        self, client: AsyncClient, values: Mapping[str, Any] | _I
+    ) -> AsyncRequestHandle:
+        return await client.submit(self.schema, _inputs(values))
+
+    async def run_async(
+        self,
+        client: AsyncClient,
+        values: Mapping[str, Any] | _I,
+        *,
+        timeout: float | None = None,
+        cancel_on_timeout: bool = True,
+        on_status: StatusCallback | None = None,
+        download_to: str | os.PathLike[str] | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> AsyncResult:
+        return await client.run(
+            self.schema,
+            _inputs(values),
+            timeout=timeout,
+            cancel_on_timeout=cancel_on_timeout,
+            on_status=on_status,
+            download_to=download_to,
+            on_progress=on_progress,
+        )
+
+
+def _inputs(values: Mapping[str, Any] | InputModel) -> Mapping[str, Any] | InputModel:
+    if isinstance(values, InputModel):
+        return values
+    return TypedModel.given(values)
