@@ -18,11 +18,11 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path, PurePosixPath
 
+import runcomfy_client as runtime_package
 from runcomfy_client._dialect import LintWarning
 from runcomfy_client._errors import SchemaError
 from runcomfy_client._naming import module_path
 from runcomfy_client._registry import ModelSchema, Registry
-from runcomfy_client._version import __version__
 
 from ._literals import comment_text
 
@@ -53,19 +53,34 @@ class Report:
     """With ``check``: files missing, different, or no longer generated."""
 
 
+# Runtime modules whose rules shape the output (names, dialect, field docs).
+_RUNTIME_RULES = ("_naming.py", "_dialect.py", "_registry.py", "_docs.py")
+TOOLS_STAMP = ".codegen-tools"
+
+
 @cache
 def _fingerprint() -> str:
-    """Everything besides the schema that decides the output: this code, its templates and
-    the versions of the tools it drives."""
+    """The generator's own inputs besides the schema: its code, templates and the runtime
+    rules it applies. Part of every header hash, so changing any of them regenerates all."""
     digest = hashlib.sha256()
     here = Path(__file__).resolve().parent
-    for path in sorted([*here.glob("*.py"), *here.glob("templates/*.j2")]):
-        digest.update(path.relative_to(here).as_posix().encode())
+    runtime = Path(runtime_package.__file__).resolve().parent
+    files = [*here.glob("*.py"), *here.glob("templates/*.j2")]
+    files += [runtime / name for name in _RUNTIME_RULES]
+    for path in sorted(files, key=lambda p: (p.parent.name, p.name)):
+        digest.update(f"{path.parent.name}/{path.name}".encode())
         digest.update(path.read_bytes())
-    for dist in ("datamodel-code-generator", "ruff", "pydantic"):
-        digest.update(f"{dist}={_version(dist)}".encode())
-    digest.update(__version__.encode())
     return digest.hexdigest()
+
+
+def tools_stamp() -> str:
+    """The versions of the tools the output depends on.
+
+    Kept beside the output (git-ignored), not in the headers: the committed files then do not
+    depend on who generated them, yet upgrading a tool still renders everything once.
+    """
+    names = ("datamodel-code-generator", "ruff", "pydantic")
+    return "\n".join(f"{name}=={_version(name)}" for name in names) + "\n"
 
 
 def _version(dist: str) -> str:
@@ -89,18 +104,37 @@ def _header(source: str | None, digest: str) -> str:
     )
 
 
+_HEADER_LINES = 3
+
+
+def _body_hash(body: str) -> str:
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+def _seal(text: str) -> str:
+    """Append the hash of the body to the header's hash line, so hand edits are noticed."""
+    lines = text.split("\n", _HEADER_LINES)
+    lines[_HEADER_LINES - 1] += f" {_body_hash(lines[_HEADER_LINES])}"
+    return "\n".join(lines)
+
+
+_EDITED = "edited"
+
+
 def _existing_digest(path: Path) -> str | None:
+    """The inputs hash in a generated file's header: None if it is not a generated file,
+    ``"edited"`` if its body no longer matches what was generated."""
     try:
-        with path.open(encoding="utf-8") as handle:
-            head = [handle.readline() for _ in range(3)]
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return None
-    if not head[0].startswith(MARKER):
+    lines = text.split("\n", _HEADER_LINES)
+    if not lines[0].startswith(MARKER) or len(lines) <= _HEADER_LINES:
         return None
-    for line in head:
-        if line.startswith(HASH_PREFIX):
-            return line[len(HASH_PREFIX) :].strip()
-    return None
+    if not lines[_HEADER_LINES - 1].startswith(HASH_PREFIX):
+        return None
+    digest, _, body = lines[_HEADER_LINES - 1][len(HASH_PREFIX) :].partition(" ")
+    return digest if body == _body_hash(lines[_HEADER_LINES]) else _EDITED
 
 
 def check_package_name(package: str) -> str:
@@ -184,11 +218,16 @@ def generate(
     report = Report()
     models = _models(schema_dir, report)
     paths = _module_paths(models, schema_dir)
-    run = _Run(schema_dir, out_dir, package, check, report)
+    stamp = out_dir / package / TOOLS_STAMP
+    same_tools = stamp.is_file() and stamp.read_text(encoding="utf-8") == tools_stamp()
+    run = _Run(schema_dir, out_dir, package, report, reuse=same_tools and not check)
     for model in models:
         run.model(model, paths[model.model_id])
     run.folders(paths)
-    formatted = format_sources(run.rendered, ["runcomfy_client", package])
+    formatted = {
+        relative: _seal(text)
+        for relative, text in format_sources(run.rendered, ["runcomfy_client", package]).items()
+    }
     existing = set(_generated_files(out_dir / package, out_dir))
     if check:
         _compare(run.planned, formatted, existing, out_dir, package, report)
@@ -204,15 +243,16 @@ class _Run:
     schema_dir: Path
     out_dir: Path
     package: str
-    check: bool
     report: Report
+    reuse: bool = False
+    """Whether files whose hash matches may be kept as they are."""
     planned: dict[str, str] = field(default_factory=dict)  # relative path -> digest
     rendered: dict[str, str] = field(default_factory=dict)  # relative path -> source
 
     def _fresh(self, relative: str) -> bool:
         """True when the file on disk was made from exactly these inputs (never in check)."""
         wanted = self.planned[relative]
-        return not self.check and _existing_digest(self.out_dir / relative) == wanted
+        return self.reuse and _existing_digest(self.out_dir / relative) == wanted
 
     def model(self, model: ModelSchema, parts: tuple[str, ...]) -> None:
         from ._inputs import render_input_class
@@ -297,6 +337,7 @@ def _apply(
     if not marker.is_file():
         _write(marker, "")
         report.written.append(f"{package}/py.typed")
+    _write(out_dir / package / TOOLS_STAMP, tools_stamp())
     for relative in sorted(existing - set(planned)):
         (out_dir / relative).unlink()
         report.removed.append(relative)

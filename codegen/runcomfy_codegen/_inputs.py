@@ -73,7 +73,7 @@ def _strip(node: Any) -> None:
 def render_input_class(model: ModelSchema, header: str) -> InputClass:
     """Run datamodel-code-generator on one model and read its field types back."""
     from datamodel_code_generator import InputFileType, LiteralType, PythonVersion, generate
-    from datamodel_code_generator.enums import DataModelType
+    from datamodel_code_generator.enums import DataModelType, TargetPydanticVersion
 
     aliases = {f.key: f.name for f in model.fields}
     source = generate(
@@ -81,6 +81,7 @@ def render_input_class(model: ModelSchema, header: str) -> InputClass:
         input_file_type=InputFileType.JsonSchema,
         output_model_type=DataModelType.PydanticV2BaseModel,
         target_python_version=PythonVersion.PY_310,
+        target_pydantic_version=TargetPydanticVersion.V2_14,
         class_name=INPUT_CLASS,
         base_class=BASE_CLASS,
         aliases=aliases,

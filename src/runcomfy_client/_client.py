@@ -99,9 +99,15 @@ class _Common:
         generated wrappers pass: the schema they were generated from). ``inputs`` is a mapping
         by readable names or wire keys, or a generated input model (only the fields it set).
         """
-        validator = model.validator if isinstance(model, ModelSchema) else None
-        if validator is None:
-            validator = self.registry.validator(str(model))
+        if not isinstance(model, ModelSchema) and not isinstance(inputs, Mapping):
+            # A generated input class knows the schema it came from: no registry needed.
+            typed = getattr(type(inputs), "runcomfy_model", None)
+            if typed is not None and typed.model_id == model:
+                model = typed.schema
+        if isinstance(model, ModelSchema):
+            validator = model.validator
+        else:
+            validator = self.registry.validator(model)
         if not isinstance(inputs, Mapping):
             inputs = inputs.to_payload()
         return validator.validate(inputs)

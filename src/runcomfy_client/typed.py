@@ -136,8 +136,12 @@ class TypedModel(Generic[_I]):
 
     @staticmethod
     def given(values: Mapping[str, Any]) -> dict[str, Any]:
-        """``values`` without the keywords left ``NOT_GIVEN``."""
-        return {key: value for key, value in values.items() if value is not NOT_GIVEN}
+        """``values`` without the keywords left ``NOT_GIVEN``; nested input models as dicts."""
+        return {
+            key: value.to_payload() if isinstance(value, InputModel) else value
+            for key, value in values.items()
+            if value is not NOT_GIVEN
+        }
 
     def submit(self, client: Client, values: Mapping[str, Any] | _I) -> RequestHandle:
         return client.submit(self.schema, _inputs(values))

@@ -192,6 +192,23 @@ class Emulator:
         stats: dict[str, Any] = self._call(self.state.stats)
         return stats
 
+    def jobs(self) -> list[dict[str, Any]]:
+        """Every job received, oldest first: request id, model id, the payload as sent, status."""
+
+        def collect() -> list[dict[str, Any]]:
+            return [
+                {
+                    "request_id": job.request_id,
+                    "model_id": job.model_id,
+                    "payload": dict(job.payload),
+                    "status": job.status,
+                }
+                for job in sorted(self.state.jobs.values(), key=lambda j: j.seq)
+            ]
+
+        found: list[dict[str, Any]] = self._call(collect)
+        return found
+
     def reset_stats(self) -> None:
         self._call(self.state.reset_counters)
 
