@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from runcomfy_client._errors import SchemaError
 from runcomfy_client._registry import ModelSchema
 
 __all__ = ["InputClass", "dmcg_view", "render_input_class"]
@@ -72,11 +73,25 @@ def _strip(node: Any) -> None:
 
 def render_input_class(model: ModelSchema, header: str) -> InputClass:
     """Run datamodel-code-generator on one model and read its field types back."""
+    try:
+        source = _run_dmcg(model, header)
+    except Exception as exc:  # any failure inside the tool is reported the same way
+        raise SchemaError(
+            f"datamodel-code-generator cannot render this schema: {exc}",
+            file=str(model.path) if model.path else model.model_id,
+        ) from exc
+    if not isinstance(source, str):  # pragma: no cover - one schema gives one module
+        raise TypeError("datamodel-code-generator returned several modules for one schema")
+    types, imports = _field_types(source, model)
+    return InputClass(source, types, imports)
+
+
+def _run_dmcg(model: ModelSchema, header: str) -> Any:
     from datamodel_code_generator import InputFileType, LiteralType, PythonVersion, generate
     from datamodel_code_generator.enums import DataModelType, TargetPydanticVersion
 
     aliases = {f.key: f.name for f in model.fields}
-    source = generate(
+    return generate(
         json.dumps(dmcg_view(model), sort_keys=False),
         input_file_type=InputFileType.JsonSchema,
         output_model_type=DataModelType.PydanticV2BaseModel,
@@ -99,10 +114,6 @@ def render_input_class(model: ModelSchema, header: str) -> InputClass:
         formatters=[],
         custom_file_header=header,
     )
-    if not isinstance(source, str):  # pragma: no cover - one schema gives one module
-        raise TypeError("datamodel-code-generator returned several modules for one schema")
-    types, imports = _field_types(source, model)
-    return InputClass(source, types, imports)
 
 
 def _field_types(
