@@ -38,6 +38,15 @@ PAYLOADS = [
     "\x00\x1b\u2028\u2029\r\n\t",
     "é ∑ 𝔘 😀",
     "",
+    # Names that would clash with the generated code's own: pydantic attributes, our methods,
+    # the wrappers' parameters.
+    "Model Config",
+    "Schema",
+    "to_payload",
+    "Client",
+    "Timeout",
+    "download to",
+    "Input",
 ]
 
 hostile_text = st.one_of(

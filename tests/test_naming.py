@@ -57,10 +57,33 @@ def test_without_title_the_node_id_is_stripped() -> None:
     assert names == {"600_prompt": "prompt", "7_noise_seed": "noise_seed"}
 
 
-@pytest.mark.parametrize(("title", "name"), [("Type", "type_"), ("class", "class_"), ("ID", "id_")])
+@pytest.mark.parametrize(
+    ("title", "name"),
+    [
+        ("Type", "type_"),
+        ("class", "class_"),
+        ("ID", "id_"),
+        # Attributes of the generated pydantic input classes cannot be field names.
+        ("Schema", "schema_"),
+        ("Model Config", "model_config_"),
+        ("To Payload", "to_payload_"),
+    ],
+)
 def test_keywords_and_builtins_get_a_trailing_underscore(title: str, name: str) -> None:
     names, _ = assign_names({"3_x": {"title": title}})
     assert names["3_x"] == name
+
+
+def test_module_path_makes_every_id_segment_importable() -> None:
+    from runcomfy_client._naming import module_path
+
+    assert module_path("community/wan-2-1/fusionx/image-to-video") == (
+        "community",
+        "wan_2_1",
+        "fusionx",
+        "image_to_video",
+    )
+    assert module_path("3d/class/Été") == ("m3d", "class_", "ete")
 
 
 def test_collision_falls_back_to_key_names_then_node_suffix() -> None:

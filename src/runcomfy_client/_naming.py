@@ -37,8 +37,25 @@ _PAREN_TAIL = re.compile(r"\s*[\(\[][^\)\]]*[\)\]]\s*$")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
 _NON_WORD = re.compile(r"[^0-9a-zA-Z]+")
 # Names that would shadow something a reader relies on: keywords cannot be used at all,
-# builtins can but make code confusing (``id``, ``type``, ``format``, ``input``).
-_RESERVED = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins))
+# builtins can but make code confusing (``id``, ``type``, ``format``, ``input``), and the
+# attributes of a pydantic model (the generated input classes) cannot be field names.
+_MODEL_ATTRIBUTES = frozenset(
+    {
+        "construct", "copy", "dict", "from_orm", "json", "parse_file", "parse_obj", "parse_raw",
+        "schema", "schema_json", "update_forward_refs", "validate",
+        "model_computed_fields", "model_config", "model_construct", "model_copy", "model_dump",
+        "model_dump_json", "model_extra", "model_fields", "model_fields_set",
+        "model_json_schema", "model_parametrized_name", "model_post_init", "model_rebuild",
+        "model_validate", "model_validate_json", "model_validate_strings",
+        "to_payload", "runcomfy_model",  # runcomfy_client.typed.InputModel's own
+    }
+)  # fmt: skip
+_RESERVED = (
+    frozenset(keyword.kwlist)
+    | frozenset(keyword.softkwlist)
+    | frozenset(dir(builtins))
+    | _MODEL_ATTRIBUTES
+)
 
 
 @dataclass(frozen=True)

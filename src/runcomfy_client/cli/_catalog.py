@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .._dialect import describe_range
+from .._docs import show_value
 from .._registry import MISSING, Field, ModelSchema
 from ._app import cli, echo_json, registry_from
 
@@ -95,16 +96,11 @@ def describe_command(ctx: click.Context, model_id: str, as_json: bool) -> None:
             if f.description:
                 click.echo(f"      {f.description}")
             if f.default is not MISSING:
-                click.echo(f"      server default: {_short(f.default)}")
+                click.echo(f"      server default: {show_value(f.default, 60)}")
     if model.warnings:
         click.echo("\nlint warnings:")
         for warning in model.warnings:
             click.echo(f"  {warning.key or '-'}: {warning.message}")
-
-
-def _short(value: Any) -> str:
-    text = repr(value) if isinstance(value, str) else str(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 @cli.group("schema")
