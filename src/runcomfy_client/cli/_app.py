@@ -38,11 +38,21 @@ class _Group(click.Group):
     type=click.Path(file_okay=False),
     help="Extra schema folder (repeatable), searched before RUNCOMFY_SCHEMA_PATH and the bundle.",
 )
+@click.option(
+    "--api-key-file",
+    metavar="PATH",
+    help="Read the API key from PATH ('-' for stdin) instead of RUNCOMFY_API_KEY. "
+    "Also RUNCOMFY_API_KEY_FILE. The key is never taken as an argument.",
+)
 @click.pass_context
-def cli(ctx: click.Context, schema_dirs: Sequence[str]) -> None:
-    """Run RunComfy models from their JSON Schemas: validate, submit, follow, download."""
+def cli(ctx: click.Context, schema_dirs: Sequence[str], api_key_file: str | None) -> None:
+    """Run RunComfy models from their JSON Schemas: validate, submit, follow, download.
+
+    Configuration: RUNCOMFY_API_KEY (or --api-key-file), RUNCOMFY_BASE_URL, RUNCOMFY_SCHEMA_PATH.
+    """
     ctx.ensure_object(dict)
     ctx.obj["schema_dirs"] = list(schema_dirs)
+    ctx.obj["api_key_file"] = api_key_file
 
 
 def registry_from(ctx: click.Context) -> Any:
@@ -58,4 +68,4 @@ def echo_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
-from . import _catalog, _codegen_cmd, _emulator_cmd  # noqa: E402, F401  (register commands)
+from . import _catalog, _codegen_cmd, _emulator_cmd, _jobs_cmd  # noqa: E402, F401  (register)
