@@ -278,6 +278,19 @@ def number_text(value: Any) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
+def show_value(value: Any, limit: int = 80) -> str:
+    """A schema value as a person reads it, in JSON's spelling (null, true; 2 not 2.0),
+    strings quoted, long ones shortened: used by messages, CLI help and generated docs."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return number_text(value)
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def describe_range(prop: Mapping[str, Any]) -> str:
     """'6 to 20', 'at least 6', 'above 0', ... or '' when the field has no bounds."""
     low = prop.get("minimum")

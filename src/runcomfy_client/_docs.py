@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from ._dialect import describe_range
+from ._dialect import describe_range, show_value
 from ._registry import Field
 
-__all__ = ["field_summary", "show_value"]
-
-
-def show_value(value: Any, limit: int = 80) -> str:
-    """A default or choice as a person reads it: strings quoted, long ones shortened."""
-    text = repr(value) if isinstance(value, str) else str(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+__all__ = ["field_summary"]
 
 
 def field_summary(f: Field) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ._dialect import describe_range, is_url, number_text
+from ._dialect import describe_range, is_url, number_text, show_value
 from ._errors import InputValidationError
 from ._naming import closest
 from ._registry import Field, ModelSchema
@@ -67,17 +67,6 @@ class Problem:
         }
 
 
-def _show(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return number_text(value)
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
 def _type_word(kind: Any) -> str:
     kinds = kind if isinstance(kind, list) else [kind]
     return " or ".join(_TYPE_WORDS.get(k, str(k)) for k in kinds)
@@ -104,7 +93,7 @@ def _value_type(value: Any) -> str:
 def allowed_text(f: Field) -> str | None:
     """What a field accepts, in words: its choices, range or type."""
     if f.enum is not None:
-        return ", ".join(_show(v) for v in f.enum)
+        return ", ".join(show_value(v) for v in f.enum)
     span = describe_range(f.schema)
     if span:
         return span
@@ -144,7 +133,7 @@ def _nearest(value: Any, options: Sequence[Any]) -> list[str]:
     """Up to two allowed values closest to ``value``: by distance for numbers, else by spelling."""
     numbers = [o for o in options if isinstance(o, (int, float)) and not isinstance(o, bool)]
     if isinstance(value, (int, float)) and not isinstance(value, bool) and numbers:
-        return [_show(o) for o in sorted(numbers, key=lambda o: abs(o - value))[:1]]
+        return [show_value(o) for o in sorted(numbers, key=lambda o: abs(o - value))[:1]]
     return [repr(h) for h in closest(str(value), [str(o) for o in options], n=2)]
 
 
@@ -258,12 +247,12 @@ class Validator:
     def _media(self, f: Field, value: str) -> Problem:
         if _looks_like_path(value):
             message = (
-                f"{_show(value)} looks like a local file; the API fetches {f.media} inputs from a "
-                "public http(s) URL, so upload the file somewhere public (or configure an "
+                f"{show_value(value)} looks like a local file; the API fetches {f.media} inputs "
+                "from a public http(s) URL, so upload the file somewhere public (or configure an "
                 "uploader) and pass its URL"
             )
         else:
-            message = f"{_show(value)} is not an http(s) URL; the API needs a public URL"
+            message = f"{show_value(value)} is not an http(s) URL; the API needs a public URL"
         return Problem("media", message, f.name, f.key, value, allowed="a public http(s) URL")
 
     def _coerce(self, f: Field, value: Any) -> Any:
@@ -295,20 +284,21 @@ class Validator:
         span = describe_range(f.schema)
         span_note = f" (allowed {span})" if span else ""
         if validator == "type":
-            got = _show(value) if value is None else f"{_show(value)} ({_value_type(value)})"
+            shown = show_value(value)
+            got = shown if value is None else f"{shown} ({_value_type(value)})"
             message = f"expected {_type_word(rule)}, got {got}"
             kind = "type"
         elif validator == "minimum":
-            message = f"{_show(value)} is below the minimum {number_text(rule)}{span_note}"
+            message = f"{show_value(value)} is below the minimum {number_text(rule)}{span_note}"
             kind = "minimum"
         elif validator == "exclusiveMinimum":
-            message = f"{_show(value)} must be above {number_text(rule)}{span_note}"
+            message = f"{show_value(value)} must be above {number_text(rule)}{span_note}"
             kind = "minimum"
         elif validator == "maximum":
-            message = f"{_show(value)} is above the maximum {number_text(rule)}{span_note}"
+            message = f"{show_value(value)} is above the maximum {number_text(rule)}{span_note}"
             kind = "maximum"
         elif validator == "exclusiveMaximum":
-            message = f"{_show(value)} must be below {number_text(rule)}{span_note}"
+            message = f"{show_value(value)} must be below {number_text(rule)}{span_note}"
             kind = "maximum"
         elif validator == "enum":
             kind = "enum"
@@ -316,8 +306,8 @@ class Validator:
             hints = _nearest(value, options)
             hint = "did you mean " + " or ".join(hints) + "? " if hints else ""
             message = (
-                f"{_show(value)} is not one of the allowed values; {hint}"
-                f"allowed: {', '.join(_show(o) for o in options)}"
+                f"{show_value(value)} is not one of the allowed values; {hint}"
+                f"allowed: {', '.join(show_value(o) for o in options)}"
             )
         elif validator in ("minLength", "maxLength", "pattern", "format", "const"):
             kind = "invalid"

@@ -8,8 +8,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from .._dialect import describe_range
-from .._docs import show_value
+from .._dialect import describe_range, show_value
 from .._registry import MISSING, Field, ModelSchema
 from ._app import cli, echo_json, registry_from
 
