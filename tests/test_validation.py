@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -82,11 +83,26 @@ def test_boolean_is_not_an_integer(registry: Registry) -> None:
     )
 
 
-@pytest.mark.parametrize("value", ["./start.png", "/tmp/start.png", "start.png", "C:\\pics\\a.png"])
-def test_local_path_for_media_field_explains_public_url(registry: Registry, value: str) -> None:
+@pytest.mark.parametrize(
+    "value", ["./start.png", "/nonexistent/start.png", "start.png", "C:\\pics\\a.png"]
+)
+def test_missing_local_path_for_media_field_says_no_such_file(
+    registry: Registry, value: str
+) -> None:
     [problem] = _problems(registry, {**GOOD, "start_image": value})
     assert problem.startswith("start_image (110_image):")
-    assert "looks like a local file" in problem and "public http(s) URL" in problem
+    assert "looks like a local file, but there is no such file" in problem
+    assert "public http(s) URL" in problem
+
+
+def test_existing_local_file_for_media_field_explains_uploaders(
+    registry: Registry, tmp_path: Path
+) -> None:
+    image = tmp_path / "start.png"
+    image.write_bytes(b"png")
+    [problem] = _problems(registry, {**GOOD, "start_image": str(image)})
+    assert "is a local file" in problem and "public http(s) URL" in problem
+    assert "uploader" in problem and "--upload-to" in problem
 
 
 def test_non_url_string_for_media_field(registry: Registry) -> None:

@@ -38,6 +38,7 @@ from ._errors import (
     SubmissionUncertainError,
     TransportError,
     UnknownModelError,
+    UploadError,
 )
 from ._polling import PollingPolicy, PollObservation
 from ._registry import Field, ModelSchema, Registry
@@ -106,6 +107,7 @@ __all__ = [
     "SyncResult",
     "TransportError",
     "UnknownModelError",
+    "UploadError",
     "Validator",
     "__version__",
 ]

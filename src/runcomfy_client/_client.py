@@ -25,7 +25,9 @@ from ._polling import PollingPolicy
 from ._registry import ModelSchema, Registry
 from ._retry import RetryPolicy
 from ._types import CancelOutcome, JobStatus, Result, parse_status
+from ._validation import LocalFile, Validator
 from ._waiting import StatusCallback, Waiter, terminal_error
+from .uploaders import Uploader
 
 __all__ = ["AsyncClient", "AsyncRequestHandle", "Client", "RequestHandle"]
 
@@ -70,6 +72,7 @@ class _Common:
         schema_dirs: Iterable[str | os.PathLike[str]] = (),
         registry: Registry | None = None,
         polling: PollingPolicy | None = None,
+        uploader: Uploader | None = None,
     ) -> None:
         if max_retries is not None:
             retry = RetryPolicy(
@@ -78,6 +81,7 @@ class _Common:
         self._settings = p.Settings.resolve(api_key, base_url, timeout, retry)
         self.registry = registry if registry is not None else Registry(schema_dirs)
         self.polling = polling if polling is not None else PollingPolicy()
+        self.uploader = uploader
         self._rng = random.Random()  # noqa: S311 - jitter only
 
     @property
@@ -99,6 +103,12 @@ class _Common:
         generated wrappers pass: the schema they were generated from). ``inputs`` is a mapping
         by readable names or wire keys, or a generated input model (only the fields it set).
         """
+        validator, mapping = self._validator_for(model, inputs)
+        return validator.validate(mapping)
+
+    def _validator_for(
+        self, model: str | ModelSchema, inputs: Inputs
+    ) -> tuple[Validator, Mapping[str, Any]]:
         if not isinstance(model, ModelSchema) and not isinstance(inputs, Mapping):
             # A generated input class knows the schema it came from: no registry needed.
             typed = getattr(type(inputs), "runcomfy_model", None)
@@ -110,7 +120,19 @@ class _Common:
             validator = self.registry.validator(model)
         if not isinstance(inputs, Mapping):
             inputs = inputs.to_payload()
-        return validator.validate(inputs)
+        return validator, inputs
+
+    def _plan(
+        self, model: str | ModelSchema, inputs: Inputs
+    ) -> tuple[Validator, dict[str, Any], list[LocalFile]]:
+        """Validate; with an uploader, local media files are listed for upload, not refused."""
+        validator, mapping = self._validator_for(model, inputs)
+        if self.uploader is None:
+            return validator, validator.validate(mapping), []
+        payload, files = validator.check_with_uploads(mapping)
+        if files:
+            self._settings.headers()  # no API key: fail before uploading anything
+        return validator, payload, files
 
     def _url(self, call: p.Call) -> str:
         return self._settings.base_url + call.path
@@ -237,6 +259,7 @@ class Client(_Common):
         schema_dirs: Iterable[str | os.PathLike[str]] = (),
         registry: Registry | None = None,
         polling: PollingPolicy | None = None,
+        uploader: Uploader | None = None,
         http_client: httpx.Client | None = None,
     ) -> None:
         super().__init__(
@@ -248,6 +271,7 @@ class Client(_Common):
             schema_dirs=schema_dirs,
             registry=registry,
             polling=polling,
+            uploader=uploader,
         )
         self._owns_http = http_client is None
         self._http = http_client or httpx.Client(timeout=self._settings.timeout)
@@ -290,8 +314,17 @@ class Client(_Common):
     # -- the lifecycle -----------------------------------------------------------------------
 
     def submit(self, model: str | ModelSchema, inputs: Inputs) -> RequestHandle:
-        """Validate ``inputs`` (readable names or wire keys), submit, return the handle."""
-        payload = self.validate(model, inputs)
+        """Validate ``inputs`` (readable names or wire keys), submit, return the handle.
+
+        With an ``uploader``, local files given for media fields are uploaded first (after
+        everything else validated) and sent as the URLs it returns.
+        """
+        validator, payload, files = self._plan(model, inputs)
+        if files:
+            assert self.uploader is not None
+            for local in files:
+                payload[local.key] = self.uploader.upload(Path(local.path), media=local.media)
+            payload = validator.validate(payload)
         model_id = _model_id(model)
         body = self._send(p.submit_call(model_id, payload))
         return RequestHandle(self, self._handle_data(body, model_id))
@@ -508,6 +541,7 @@ class AsyncClient(_Common):
         schema_dirs: Iterable[str | os.PathLike[str]] = (),
         registry: Registry | None = None,
         polling: PollingPolicy | None = None,
+        uploader: Uploader | None = None,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
         super().__init__(
@@ -519,6 +553,7 @@ class AsyncClient(_Common):
             schema_dirs=schema_dirs,
             registry=registry,
             polling=polling,
+            uploader=uploader,
         )
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(timeout=self._settings.timeout)
@@ -558,8 +593,23 @@ class AsyncClient(_Common):
             return outcome  # type: ignore[no-any-return]
 
     async def submit(self, model: str | ModelSchema, inputs: Inputs) -> AsyncRequestHandle:
-        """Validate ``inputs`` (readable names or wire keys), submit, return the handle."""
-        payload = self.validate(model, inputs)
+        """Validate ``inputs`` (readable names or wire keys), submit, return the handle.
+
+        With an ``uploader``, local files given for media fields are uploaded first (in worker
+        threads, after everything else validated) and sent as the URLs it returns.
+        """
+        validator, payload, files = self._plan(model, inputs)
+        if files:
+            uploader = self.uploader
+            assert uploader is not None
+            urls = await asyncio.gather(
+                *(
+                    asyncio.to_thread(uploader.upload, Path(local.path), media=local.media)
+                    for local in files
+                )
+            )
+            payload.update({local.key: url for local, url in zip(files, urls, strict=True)})
+            payload = validator.validate(payload)
         model_id = _model_id(model)
         body = await self._send(p.submit_call(model_id, payload))
         return AsyncRequestHandle(self, self._handle_data(body, model_id))

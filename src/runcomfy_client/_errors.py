@@ -60,6 +60,7 @@ __all__ = [
     "SubmissionUncertainError",
     "TransportError",
     "UnknownModelError",
+    "UploadError",
 ]
 
 
@@ -282,3 +283,7 @@ class DownloadError(RunComfyError):
     def __init__(self, message: str, *, url: str | None = None) -> None:
         self.url = url
         super().__init__(message)
+
+
+class UploadError(RunComfyError):
+    """A local file could not be uploaded by the configured uploader. No job was submitted."""

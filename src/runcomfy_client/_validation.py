@@ -20,7 +20,7 @@ from ._registry import Field, ModelSchema
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
 
-__all__ = ["Problem", "Validator"]
+__all__ = ["LocalFile", "Problem", "Validator"]
 
 _TYPE_WORDS = {
     "string": "a string",
@@ -67,6 +67,16 @@ class Problem:
         }
 
 
+@dataclass(frozen=True)
+class LocalFile:
+    """A local file given for a media field, to be uploaded before the job is submitted."""
+
+    key: str
+    name: str
+    path: str
+    media: str | None
+
+
 def _type_word(kind: Any) -> str:
     kinds = kind if isinstance(kind, list) else [kind]
     return " or ".join(_TYPE_WORDS.get(k, str(k)) for k in kinds)
@@ -111,6 +121,16 @@ def _looks_like_path(value: str) -> bool:
         or os.path.exists(value)
         or "." in value.rsplit("/", 1)[-1]
     )
+
+
+def is_local_file(value: Any) -> bool:
+    """True for a string naming an existing local file (``~`` expanded), never for a URL."""
+    if not isinstance(value, str) or "://" in value or not value.strip():
+        return False
+    try:
+        return os.path.isfile(os.path.expanduser(value))
+    except (OSError, ValueError):  # a NUL byte or an over-long name
+        return False
 
 
 def _parse_dimensions(value: Any) -> tuple[int, int] | None:
@@ -171,6 +191,34 @@ class Validator:
         if problems:
             raise InputValidationError(self.model.model_id, problems)
         return payload
+
+    def check_with_uploads(
+        self, inputs: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], list[LocalFile]]:
+        """Like :meth:`validate`, but local files for media fields are returned, not refused.
+
+        Every other problem still raises :class:`InputValidationError` (so nothing is uploaded
+        for inputs that cannot be sent); the caller uploads the files and puts their URLs in.
+        """
+        payload, problems = self.check(inputs)
+        files, rest = self.split_local_files(problems)
+        if rest:
+            raise InputValidationError(self.model.model_id, rest)
+        return payload, files
+
+    def split_local_files(
+        self, problems: Sequence[Problem]
+    ) -> tuple[list[LocalFile], list[Problem]]:
+        """Separate "this media field got a local file" (uploadable) from the other problems."""
+        files: list[LocalFile] = []
+        rest: list[Problem] = []
+        for problem in problems:
+            if problem.kind == "media" and problem.key and is_local_file(problem.value):
+                f = self._by_key[problem.key]
+                files.append(LocalFile(f.key, f.name, str(problem.value), f.media))
+            else:
+                rest.append(problem)
+        return files, rest
 
     def check(self, inputs: Mapping[str, Any]) -> tuple[dict[str, Any], list[Problem]]:
         """The wire payload and the list of problems (empty when the inputs are valid)."""
@@ -245,11 +293,16 @@ class Validator:
         return Problem("unknown", f"unknown field; {hint}", given, None, allowed=hint)
 
     def _media(self, f: Field, value: str) -> Problem:
-        if _looks_like_path(value):
+        if is_local_file(value):
             message = (
-                f"{show_value(value)} looks like a local file; the API fetches {f.media} inputs "
-                "from a public http(s) URL, so upload the file somewhere public (or configure an "
-                "uploader) and pass its URL"
+                f"{show_value(value)} is a local file; the API fetches {f.media} inputs from a "
+                "public http(s) URL: pass a URL, or configure an uploader to upload the file "
+                "first (Client(uploader=...), or --upload-to / RUNCOMFY_UPLOAD_TO in the CLI)"
+            )
+        elif _looks_like_path(value):
+            message = (
+                f"{show_value(value)} looks like a local file, but there is no such file; the "
+                f"API needs a public http(s) URL of the {f.media}"
             )
         else:
             message = f"{show_value(value)} is not an http(s) URL; the API needs a public URL"

@@ -68,4 +68,10 @@ def echo_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
-from . import _catalog, _codegen_cmd, _emulator_cmd, _jobs_cmd  # noqa: E402, F401  (register)
+from . import (  # noqa: E402, F401  (register the commands)
+    _catalog,
+    _codegen_cmd,
+    _emulator_cmd,
+    _jobs_cmd,
+    _run_cmd,
+)

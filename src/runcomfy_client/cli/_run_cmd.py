@@ -1,0 +1,375 @@
+"""``runcomfy-client run MODEL_ID``: one command per model, one flag per schema field.
+
+Each model in the registry becomes a subcommand whose options are built from its schema (by the
+runtime's naming rule and field descriptions), so ``run MODEL_ID --help`` documents that model.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .. import _errors as e
+from .._docs import field_summary
+from .._naming import cli_flag
+from .._registry import Field, ModelSchema
+from .._types import InProgress, JobStatus, Queued
+from ._app import cli, echo_json, registry_from
+from ._display import JobView, choose_mode
+from ._exit import EXIT_CODES_HELP, INTERRUPTED
+from ._inputs import gather_inputs
+from ._jobs_cmd import client_from
+
+_CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _common_options() -> list[click.Parameter]:
+    return [
+        click.Option(
+            ["--set", "sets"],
+            multiple=True,
+            metavar="NAME=VALUE",
+            help="Set a field by readable name or wire key (repeatable); "
+            "VALUE is converted to the field's type.",
+        ),
+        click.Option(
+            ["--input", "input_file"],
+            metavar="FILE",
+            help="Read inputs from a JSON object in FILE ('-' for stdin); "
+            "--set and field flags override it.",
+        ),
+        click.Option(
+            ["--out", "out"],
+            type=click.Path(file_okay=False, path_type=Path),
+            default=Path("out"),
+            show_default=True,
+            help="Folder to save the outputs in.",
+        ),
+        click.Option(
+            ["--no-wait", "no_wait"],
+            is_flag=True,
+            help="Submit, print the request id and return (follow it later with 'wait ID').",
+        ),
+        click.Option(
+            ["--timeout", "timeout"],
+            type=click.FloatRange(min=0),
+            metavar="SECONDS",
+            help="Deadline for the whole job. A job still queued then is cancelled (exit 1); "
+            "a running one keeps running and its id is printed (exit 6).",
+        ),
+        click.Option(
+            ["--upload-to", "upload_to"],
+            metavar="URI",
+            envvar="RUNCOMFY_UPLOAD_TO",
+            help="Upload local files given for media fields here first: "
+            "s3://BUCKET[/PREFIX] (presigned URLs; needs the s3 extra) or 'emulator'. "
+            "Also RUNCOMFY_UPLOAD_TO.",
+        ),
+        click.Option(
+            ["--json", "as_json"],
+            is_flag=True,
+            help="Print one JSON object (request_id, status, output, files) on stdout "
+            "and nothing else.",
+        ),
+    ]
+
+
+def _metavar(f: Field) -> str:
+    kinds = f.type if isinstance(f.type, list) else [f.type or "any"]
+    if f.enum is not None:
+        return "CHOICE"
+    if f.media:
+        return "URL|FILE"
+    words = {"integer": "INTEGER", "number": "NUMBER", "string": "TEXT", "null": "null"}
+    return "|".join(words.get(k, "JSON") for k in kinds)
+
+
+def _field_options(
+    model: ModelSchema, taken: set[str]
+) -> tuple[list[tuple[click.Option, Field]], list[Field]]:
+    """One option per field; fields whose flag would clash are left to ``--set``."""
+    options: list[tuple[click.Option, Field]] = []
+    unflagged: list[Field] = []
+    for index, f in enumerate(model.fields):
+        flag = cli_flag(f.name)
+        negative = "--no-" + flag[2:]
+        boolean = f.type == "boolean"
+        wanted = {flag, negative} if boolean else {flag}
+        if wanted & taken:
+            unflagged.append(f)
+            continue
+        taken |= wanted
+        text = field_summary(f)
+        if f.media:
+            text += " A local file works with --upload-to."
+        if f.dimensions:
+            text += " WIDTHxHEIGHT (e.g. 720x480) picks the matching choice."
+        text += f" Wire key: {f.key}."
+        name = f"field_{index}"
+        if boolean:
+            option = click.Option([f"{flag}/{negative}", name], default=None, help=text)
+        else:
+            option = click.Option([flag, name], metavar=_metavar(f), help=text)
+        options.append((option, f))
+    return options, unflagged
+
+
+def model_command(model: ModelSchema) -> click.Command:
+    """The ``run`` subcommand for one model."""
+    common = _common_options()
+    taken = {opt for param in common for opt in param.opts} | {"--help", "-h"}
+    options, unflagged = _field_options(model, taken)
+    by_param = {option.name: f.key for option, f in options}
+    epilog = EXIT_CODES_HELP
+    if unflagged:
+        names = ", ".join(f.label for f in unflagged)
+        epilog = f"Set with --set only (their flags would clash): {names}.\n\n{epilog}"
+    description = (model.description or "").strip()
+    help_text = f"Run {model.model_id}: validate, submit, follow the job, save its outputs."
+    if description:
+        help_text += "\n\n" + description.splitlines()[0]
+
+    def callback(**params: Any) -> None:
+        flags = {
+            by_param[name]: value
+            for name, value in params.items()
+            if name in by_param and value is not None
+        }
+        run_job(click.get_current_context(), model, flags, **_common_values(params))
+
+    return click.Command(
+        model.model_id,
+        params=[*(option for option, _ in options), *common],
+        callback=callback,
+        help=help_text,
+        epilog=epilog,
+        short_help=_short(model),
+        context_settings=_CONTEXT,
+    )
+
+
+def _common_values(params: dict[str, Any]) -> dict[str, Any]:
+    names = ("sets", "input_file", "out", "no_wait", "timeout", "upload_to", "as_json")
+    return {name: params[name] for name in names}
+
+
+def _short(model: ModelSchema) -> str:
+    text = (model.description or "").strip()
+    return text.splitlines()[0][:70] if text else ""
+
+
+class _ModelCommands(click.Group):
+    """``run``: a subcommand per model in the registry, built when asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(registry_from(ctx).model_ids())
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        # An unknown id raises UnknownModelError (exit 4, with a did-you-mean hint).
+        return model_command(registry_from(ctx).get(cmd_name))
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for model_id in self.list_commands(ctx):
+            try:
+                rows.append((model_id, _short(registry_from(ctx).get(model_id))))
+            except e.SchemaError as exc:
+                rows.append((model_id, f"(cannot be used: {exc})"))
+        if rows:
+            with formatter.section("Models"):
+                formatter.write_dl(rows)
+
+
+@cli.group("run", cls=_ModelCommands, context_settings=_CONTEXT, epilog=EXIT_CODES_HELP)
+def run_group() -> None:
+    """Run MODEL_ID: one flag per schema field; 'run MODEL_ID --help' lists them.
+
+    \b
+    Example:
+      runcomfy-client run community/wan-2-2/fun-inpaint --prompt "a fox" \\
+          --start-image https://.../a.png --end-image https://.../b.png --out out
+    """
+
+
+def _read_document(source: str) -> dict[str, Any]:
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise click.BadParameter(
+            f"cannot read {source}: {exc.strerror}", param_hint="--input"
+        ) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(
+            f"{source} is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+            param_hint="--input",
+        ) from None
+    if not isinstance(data, dict):
+        raise click.BadParameter(f"{source} must hold a JSON object", param_hint="--input")
+    return data
+
+
+def _record(
+    request_id: str | None,
+    status: str,
+    output: Any = None,
+    files: Sequence[Path] = (),
+    error: str | None = None,
+) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "request_id": request_id,
+        "status": status,
+        "output": output,
+        "files": [str(p) for p in files],
+    }
+    if error is not None:
+        record["error"] = error
+    return record
+
+
+def _reattach_hint(request_id: str, out: Path) -> str:
+    return (
+        f"re-attach with: runcomfy-client wait {request_id}  "
+        f"(then: runcomfy-client result {request_id} --out {out})"
+    )
+
+
+def run_job(
+    ctx: click.Context,
+    model: ModelSchema,
+    flags: dict[str, Any],
+    *,
+    sets: Sequence[str],
+    input_file: str | None,
+    out: Path,
+    no_wait: bool,
+    timeout: float | None,
+    upload_to: str | None,
+    as_json: bool,
+) -> None:
+    """Validate everything, then submit, follow, download; map outcomes to exit codes."""
+    document = _read_document(input_file) if input_file else None
+    inputs = gather_inputs(
+        model, document=document, sets=sets, flags=flags, uploads=upload_to is not None
+    )
+    client = client_from(ctx)
+    if upload_to:
+        from ..uploaders import uploader_from_uri
+
+        client.uploader = uploader_from_uri(upload_to, base_url=client.base_url)
+    view = JobView(choose_mode(as_json))
+    request_id: str | None = None
+    stage = "submit"
+    with client:
+        try:
+            with view:
+                view.phase("uploading and submitting" if upload_to else "submitting")
+                handle = client.submit(model, inputs)
+                request_id = handle.request_id
+                view.submitted(request_id)
+                if no_wait:
+                    view.close()
+                    _print_submitted(request_id, as_json)
+                    return
+                stage = "wait"
+                result = handle.wait(timeout=timeout, on_status=view.status)
+                stage = "download"
+                files = client.download(result, out, on_progress=view.progress)
+        except KeyboardInterrupt:
+            view.close()
+            _interrupted(ctx, client, view, request_id, stage, out, as_json)
+        except e.JobError as exc:
+            view.close()
+            _job_error(exc, out, as_json)
+            raise
+    if as_json:
+        echo_json(_record(result.request_id, result.status, dict(result.output.raw), files))
+        return
+    if not files:
+        click.echo(f"{result.request_id}  completed with no output files")
+    for path in files:
+        click.echo(str(path))
+
+
+def _job_error(exc: e.JobError, out: Path, as_json: bool) -> None:
+    """The job ended without outputs: the JSON record, and how to re-attach when it runs on."""
+    running = isinstance(exc, e.DeadlineExceededError) and not exc.cancelled
+    if as_json:
+        state = "failed"
+        if isinstance(exc, e.JobCancelledError) or (
+            isinstance(exc, e.DeadlineExceededError) and exc.cancelled
+        ):
+            state = "cancelled"
+        elif running:
+            state = "in_progress"
+        echo_json(_record(exc.request_id, state, error=str(exc)))
+    if running:
+        click.echo(_reattach_hint(exc.request_id, out), err=True)
+
+
+def _print_submitted(request_id: str, as_json: bool) -> None:
+    if as_json:
+        echo_json(_record(request_id, "in_queue"))
+        return
+    click.echo(request_id)
+    click.echo(f"follow it with: runcomfy-client wait {request_id}", err=True)
+
+
+def _interrupted(
+    ctx: click.Context,
+    client: Any,
+    view: JobView,
+    request_id: str | None,
+    stage: str,
+    out: Path,
+    as_json: bool,
+) -> None:
+    """Ctrl-C: cancel a job that is still queued; otherwise say how to pick it up again."""
+    # Even with --json the person pressing Ctrl-C is told what happened (on stderr).
+    say: Callable[[str], None] = view.say if not as_json else lambda t: click.echo(t, err=True)
+    last: JobStatus | None = view.last_status
+    state = last.status if last is not None else "unknown"
+    if request_id is None:
+        say(
+            "interrupted while submitting: the API may have created the job before the "
+            "connection closed; check your RunComfy dashboard before submitting again"
+        )
+    elif stage == "download":
+        state = "completed"
+        say(
+            f"interrupted during the download; job {request_id} completed. Download again "
+            f"with: runcomfy-client result {request_id} --out {out}"
+        )
+    elif last is None or isinstance(last, Queued):
+        try:
+            outcome = client.cancel(request_id)
+        except (e.RunComfyError, KeyboardInterrupt):
+            outcome = None
+        if outcome is not None and outcome.cancelled:
+            state = "cancelled"
+            say(f"interrupted: job {request_id} was still queued and has been cancelled")
+        else:
+            state = "in_progress"
+            say(
+                f"interrupted: job {request_id} has started and cannot be cancelled; it will "
+                f"run to the end. {_reattach_hint(request_id, out)}"
+            )
+    elif isinstance(last, InProgress):
+        say(
+            f"interrupted: job {request_id} is running and cannot be cancelled; it will run "
+            f"to the end. {_reattach_hint(request_id, out)}"
+        )
+    else:
+        say(
+            f"interrupted: job {request_id} is {last.status}. Fetch it with: "
+            f"runcomfy-client result {request_id} --out {out}"
+        )
+    if as_json:
+        echo_json(_record(request_id, state, error="interrupted"))
+    ctx.exit(INTERRUPTED)
