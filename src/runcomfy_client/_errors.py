@@ -24,7 +24,8 @@ RunComfyError
 │   ├── JobFailedError            status failed, with the server's error
 │   ├── JobCancelledError         status cancelled
 │   └── DeadlineExceededError     the whole-job deadline passed (says if it was cancelled)
-└── DownloadError                 an output could not be saved
+├── DownloadError                 an output could not be saved
+└── UploadError                   a local input file could not be uploaded; nothing was submitted
 ```
 
 Messages never include the API key: it is not passed to any of these classes.

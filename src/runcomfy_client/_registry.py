@@ -387,7 +387,12 @@ class Registry:
         own = src.path.with_name(src.path.name[: -len(".json")] + OUTPUT_SUFFIX)
         if own.is_file():
             return _output_from_file(own)
-        for folder in (src.root, *self.schema_dirs):
+        return self.shared_output_schema(src.root)
+
+    def shared_output_schema(self, root: Path) -> Mapping[str, Any]:
+        """The Output schema of a model in ``root`` that has no ``<id>.output.json`` of its own:
+        the first ``_output.json`` in ``root`` or the registry's folders, else the default."""
+        for folder in (root, *self.schema_dirs):
             shared = folder / DEFAULT_OUTPUT_NAME
             if shared.is_file():
                 return _output_from_file(shared)

@@ -74,4 +74,5 @@ from . import (  # noqa: E402, F401  (register the commands)
     _emulator_cmd,
     _jobs_cmd,
     _run_cmd,
+    _schema_add_cmd,
 )

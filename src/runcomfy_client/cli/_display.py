@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.live import Live
     from rich.progress import Progress, TaskID
+    from rich.text import Text
 
 Mode = Literal["live", "plain", "quiet"]
 
@@ -47,10 +48,15 @@ class _Line:
     def __init__(self, view: JobView) -> None:
         self.view = view
 
-    def __rich__(self) -> str:
+    def __rich__(self) -> Text:
+        from rich.text import Text
+
         v = self.view
-        who = v.request_id or "submitting"
-        return f"[bold]{who}[/]  {v.state}  [dim]{v.elapsed():.0f}s[/]"
+        line = Text()
+        line.append(v.request_id or "", style="bold")
+        line.append(f"  {v.state}  ")
+        line.append(f"{v.elapsed():.0f}s", style="dim")
+        return line
 
 
 class JobView:
