@@ -95,8 +95,14 @@ class S3Uploader:
                 raise ConfigurationError(
                     "uploading to S3 needs boto3: pip install 'runcomfy-client[s3]'"
                 ) from None
+            from botocore.config import Config
+
+            # SigV4 presigned URLs: accepted in every AWS region and by S3-compatible stores.
             self._client = boto3.client(
-                "s3", endpoint_url=self.endpoint_url, region_name=self.region_name
+                "s3",
+                endpoint_url=self.endpoint_url,
+                region_name=self.region_name,
+                config=Config(signature_version="s3v4"),
             )
         return self._client
 
@@ -104,6 +110,7 @@ class S3Uploader:
         key = f"{self.prefix}{file_digest(path)[:32]}/{safe_name(path.name, 'input')}"
         where = f"s3://{self.bucket}/{key}"
         s3 = self._s3()
+        from boto3.exceptions import Boto3Error
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
@@ -115,7 +122,7 @@ class S3Uploader:
                 Params={"Bucket": self.bucket, "Key": key},
                 ExpiresIn=self.expires_in,
             )
-        except (BotoCoreError, ClientError) as exc:
+        except (Boto3Error, BotoCoreError, ClientError) as exc:
             raise UploadError(f"uploading {path} to {where} failed: {exc}") from None
         return url
 

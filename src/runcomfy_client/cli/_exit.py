@@ -14,7 +14,8 @@ DEADLINE = 6
 INTERRUPTED = 130
 
 EXIT_CODES_HELP = (
-    "Exit codes: 0 success; 1 job failed or cancelled; 2 usage or invalid input (nothing sent); "
+    "Exit codes: 0 success; 1 job failed or cancelled; 2 usage, invalid input or a failed "
+    "upload (nothing sent); "
     "3 authentication, permission or balance; 4 model or request not found; 5 rate limited or "
     "service unavailable after retries; 6 deadline reached (job still running; its id printed); "
     "130 interrupted."
@@ -30,7 +31,14 @@ def exit_code_for(exc: BaseException) -> int:
     if isinstance(exc, e.JobError):
         return JOB_FAILED
     if isinstance(
-        exc, (e.InputValidationError, e.BadRequestError, e.ConfigurationError, e.SchemaError)
+        exc,
+        (
+            e.InputValidationError,
+            e.BadRequestError,
+            e.ConfigurationError,
+            e.SchemaError,
+            e.UploadError,  # a local file could not be uploaded: the job was never submitted
+        ),
     ):
         return USAGE
     if isinstance(
