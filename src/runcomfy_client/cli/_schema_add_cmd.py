@@ -25,11 +25,13 @@ def _target_folder(ctx: click.Context, folder: Path | None) -> Path:
     return registry.user_dirs[0] if registry.user_dirs else Path("schemas")
 
 
+class _Exists(click.ClickException):
+    exit_code = 2  # a usage problem: nothing was written
+
+
 def _refuse_overwrite(path: Path, force: bool) -> None:
     if path.exists() and not force:
-        error = click.ClickException(f"{path} exists; pass --force to replace it")
-        error.exit_code = 2  # a usage problem: nothing was written
-        raise error
+        raise _Exists(f"{path} exists; pass --force to replace it")
 
 
 def _write_new(path: Path, text: str, force: bool) -> None:
