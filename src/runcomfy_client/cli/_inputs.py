@@ -132,7 +132,7 @@ def gather_inputs(
         given, sep, text = item.partition("=")
         given = given.strip()
         if not sep or not given:
-            problems.append(Problem("invalid", f"--set takes NAME=VALUE, not {item!r}"))
+            problems.append(Problem("invalid", f"takes NAME=VALUE, not {item!r}", "--set"))
             continue
         f = model.find(given)
         if f is None:
