@@ -10,7 +10,7 @@ import asyncio
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -23,7 +23,7 @@ from ._download import ProgressCallback, download_async, download_sync, plan_tar
 from ._errors import JobError
 from ._polling import PollingPolicy
 from ._registry import ModelSchema, Registry
-from ._retry import RetryPolicy
+from ._retry import RetryPolicy, parse_retry_after
 from ._types import CancelOutcome, JobStatus, Result, parse_status
 from ._validation import LocalFile, Validator
 from ._waiting import StatusCallback, Waiter, terminal_error
@@ -83,6 +83,8 @@ class _Common:
         self.polling = polling if polling is not None else PollingPolicy()
         self.uploader = uploader
         self._rng = random.Random()  # noqa: S311 - jitter only
+        # Told of every 429 (with its Retry-After), so a batch can slow down all its jobs.
+        self.rate_limit_listeners: list[Callable[[float | None], None]] = []
 
     @property
     def base_url(self) -> str:
@@ -133,6 +135,12 @@ class _Common:
         if files:
             self._settings.headers()  # no API key: fail before uploading anything
         return validator, payload, files
+
+    def _notice(self, response: httpx.Response) -> None:
+        if response.status_code == 429 and self.rate_limit_listeners:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            for listener in list(self.rate_limit_listeners):
+                listener(retry_after)
 
     def _url(self, call: p.Call) -> str:
         return self._settings.base_url + call.path
@@ -299,6 +307,7 @@ class Client(_Common):
                 response = self._http.request(
                     call.method, self._url(call), **self._request_args(call)
                 )
+                self._notice(response)
                 outcome = p.decide(call, attempt, self.retry, response=response)
             except httpx.HTTPError as exc:
                 outcome = p.decide(call, attempt, self.retry, exc=exc)
@@ -580,6 +589,7 @@ class AsyncClient(_Common):
                 response = await self._http.request(
                     call.method, self._url(call), **self._request_args(call)
                 )
+                self._notice(response)
                 outcome = p.decide(call, attempt, self.retry, response=response)
             except httpx.HTTPError as exc:
                 outcome = p.decide(call, attempt, self.retry, exc=exc)

@@ -56,10 +56,15 @@ def cli(ctx: click.Context, schema_dirs: Sequence[str], api_key_file: str | None
 
 
 def registry_from(ctx: click.Context) -> Any:
+    """The command's registry: built once per invocation, so each schema is compiled once."""
     from .._registry import Registry
 
-    obj = ctx.find_root().obj or {}
-    return Registry(obj.get("schema_dirs", ()))
+    obj = ctx.find_root().obj
+    if obj is None:
+        return Registry()
+    if "registry" not in obj:
+        obj["registry"] = Registry(obj.get("schema_dirs", ()))
+    return obj["registry"]
 
 
 def echo_json(data: Any) -> None:
@@ -69,6 +74,7 @@ def echo_json(data: Any) -> None:
 
 
 from . import (  # noqa: E402, F401  (register the commands)
+    _batch_cmd,
     _catalog,
     _codegen_cmd,
     _emulator_cmd,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import _errors as e
+from ..batch import BatchInputError
 
 OK = 0
 JOB_FAILED = 1
@@ -38,6 +39,7 @@ def exit_code_for(exc: BaseException) -> int:
             e.ConfigurationError,
             e.SchemaError,
             e.UploadError,  # a local file could not be uploaded: the job was never submitted
+            BatchInputError,
         ),
     ):
         return USAGE

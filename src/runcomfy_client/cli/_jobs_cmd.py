@@ -41,15 +41,16 @@ def read_api_key(source: str | None) -> str | None:
     return key
 
 
-def client_from(ctx: click.Context) -> Any:
-    """A Client configured from the environment and the group's options."""
-    from .._client import Client
+def client_from(ctx: click.Context, *, asynchronous: bool = False) -> Any:
+    """A Client (or AsyncClient) configured from the environment and the group's options."""
+    from .._client import AsyncClient, Client
     from ._app import registry_from
 
     obj = ctx.find_root().obj or {}
     if "api_key" not in obj:
         obj["api_key"] = read_api_key(obj.get("api_key_file"))
-    return Client(api_key=obj["api_key"], registry=registry_from(ctx))
+    cls = AsyncClient if asynchronous else Client
+    return cls(api_key=obj["api_key"], registry=registry_from(ctx))
 
 
 def status_record(status: JobStatus) -> dict[str, Any]:

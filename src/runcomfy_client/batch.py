@@ -1,0 +1,512 @@
+"""Batches: many jobs from a JSONL file, concurrently, resumable, never submitted twice.
+
+Each line of a batch file is a JSON object: the job's inputs (by readable names or wire keys),
+its model as ``"model"`` (unless one model is given for all), and optionally an ``"id"`` that
+names its output folder. The inputs may also be nested under ``"inputs"`` (needed when a field
+is itself called ``id`` or ``model``)::
+
+    {"id": "fox", "model": "community/wan-2-2/fun-inpaint", "prompt": "a fox", ...}
+
+Every line is validated before anything is submitted. A SQLite journal records each line's state
+(see :mod:`runcomfy_client._journal`), so running the same batch again resumes it: submitted jobs
+are re-attached by id, finished ones are downloaded only if their files are missing, and a line
+whose submit was interrupted is reported as uncertain rather than paid for twice.
+
+>>> batch = Batch(read_batch("prompts.jsonl", registry=client.registry), "out/")  # doctest: +SKIP
+>>> async for line in batch.run(async_client):                                   # doctest: +SKIP
+...     print(line.name, line.state, line.files)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import queue
+import re
+import threading
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import _errors as e
+from ._client import AsyncClient, Client
+from ._journal import FINAL_STATES, Journal, JournalRow
+from ._registry import Registry
+from ._throttle import AdaptiveLimit
+
+__all__ = [
+    "Batch",
+    "BatchInputError",
+    "BatchLine",
+    "LineProblem",
+    "LineResult",
+    "default_journal_path",
+    "read_batch",
+]
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_RESERVED_KEYS = ("id", "model", "inputs")
+# Errors after which no job exists, so the line can simply be tried again later. (A submit is
+# only ever answered by these when nothing reached the server: refused connections, 429, 503.
+# Any other 5xx might have come after the job was made, so it counts as uncertain.)
+_NOT_CREATED = (e.RateLimitError, e.ServerError, e.APIConnectionError, e.APITimeoutError)
+# Errors that no amount of retrying fixes for this line; no job was created.
+_REFUSED = (e.BadRequestError, e.NotFoundError, e.InputValidationError, e.UploadError)
+# Errors that stop the whole batch: every other line would meet them too.
+_FATAL = (e.AuthenticationError, e.PermissionDeniedError, e.InsufficientBalanceError)
+_SUBMIT_ROUNDS = 8  # submits refused as rate-limited/unavailable, per line, before giving up
+
+
+@dataclass(frozen=True)
+class LineProblem:
+    """Why one line of a batch file cannot be submitted."""
+
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}"
+
+
+class BatchInputError(e.RunComfyError, ValueError):
+    """Lines of a batch file are invalid; nothing was submitted. ``problems`` lists them."""
+
+    def __init__(self, problems: Sequence[LineProblem], *, shown: int = 50) -> None:
+        self.problems = list(problems)
+        lines = [f"  {p}" for p in self.problems[:shown]]
+        if len(self.problems) > shown:
+            lines.append(f"  ... and {len(self.problems) - shown} more")
+        count = len({p.line for p in self.problems})
+        noun = "line is" if count == 1 else "lines are"
+        super().__init__(f"{count} {noun} invalid; nothing was submitted:\n" + "\n".join(lines))
+
+
+@dataclass(frozen=True)
+class BatchLine:
+    """One valid line: its job's model and payload (by wire key), and its output folder."""
+
+    line: int
+    name: str
+    model_id: str
+    payload: dict[str, Any] = field(repr=False)
+
+    @property
+    def digest(self) -> str:
+        text = json.dumps([self.model_id, self.payload], sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class LineResult:
+    """Where a line ended up in this run (or stands, for lines left alone)."""
+
+    line: int
+    name: str
+    state: str
+    request_id: str | None = None
+    files: tuple[Path, ...] = ()
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "line": self.line,
+            "name": self.name,
+            "state": self.state,
+            "request_id": self.request_id,
+            "files": [str(p) for p in self.files],
+            "error": self.error,
+        }
+
+
+def read_batch(
+    source: str | os.PathLike[str] | Iterable[str],
+    *,
+    registry: Registry,
+    model: str | None = None,
+    uploads: bool = False,
+    skip_invalid: bool = False,
+) -> list[BatchLine]:
+    """Parse and validate every line; :class:`BatchInputError` lists all invalid ones.
+
+    ``source`` is a JSONL file or its lines. With ``skip_invalid`` the valid lines are returned
+    and the invalid ones dropped silently (:func:`check_batch` returns both). With ``uploads``,
+    local files for media fields are accepted (the client's uploader turns them into URLs at
+    submit time).
+    """
+    lines, problems = check_batch(source, registry=registry, model=model, uploads=uploads)
+    if problems and not skip_invalid:
+        raise BatchInputError(problems)
+    return lines
+
+
+def check_batch(
+    source: str | os.PathLike[str] | Iterable[str],
+    *,
+    registry: Registry,
+    model: str | None = None,
+    uploads: bool = False,
+) -> tuple[list[BatchLine], list[LineProblem]]:
+    """The valid lines and the problems of the others (every line is checked)."""
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, encoding="utf-8") as stream:
+            texts = stream.read().splitlines()
+    else:
+        texts = [text.rstrip("\n") for text in source]
+    lines: list[BatchLine] = []
+    problems: list[LineProblem] = []
+    names: dict[str, int] = {}
+    for number, text in enumerate(texts, start=1):
+        if not text.strip():
+            continue
+        found = _check_line(number, text, registry, model, uploads)
+        if isinstance(found, list):
+            problems.extend(found)
+            continue
+        if found.name in names:
+            problems.append(
+                LineProblem(number, f"id {found.name!r} is also used by line {names[found.name]}")
+            )
+            continue
+        names[found.name] = number
+        lines.append(found)
+    return lines, problems
+
+
+def _check_line(
+    number: int, text: str, registry: Registry, model: str | None, uploads: bool
+) -> BatchLine | list[LineProblem]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return [LineProblem(number, f"not JSON: {exc.msg} at column {exc.colno}")]
+    if not isinstance(data, dict):
+        return [LineProblem(number, "must be a JSON object")]
+    name = data.get("id", f"line-{number}")
+    if not isinstance(name, str) or not _NAME.match(name):
+        return [
+            LineProblem(
+                number,
+                f"id {name!r} cannot name a folder: use letters, digits, '.', '_' or '-' "
+                "(at most 100, not starting with '.')",
+            )
+        ]
+    model_id = data.get("model", model)
+    if not isinstance(model_id, str) or not model_id:
+        return [LineProblem(number, 'no model: give "model" on the line, or --model')]
+    if isinstance(data.get("inputs"), dict):
+        inputs = data["inputs"]
+    else:
+        inputs = {k: v for k, v in data.items() if k not in _RESERVED_KEYS}
+    try:
+        validator = registry.validator(model_id)
+    except e.UnknownModelError as exc:
+        return [LineProblem(number, str(exc))]
+    payload, found = validator.check(inputs)
+    if uploads:
+        _, found = validator.split_local_files(found)
+    if found:
+        return [LineProblem(number, f"{name}: {problem}") for problem in found]
+    return BatchLine(number, name, validator.model.model_id, payload)
+
+
+def default_journal_path(out_dir: str | os.PathLike[str]) -> Path:
+    """Beside the output folder: ``out/`` -> ``out.batch.sqlite``."""
+    out = Path(out_dir).resolve()
+    return out.with_name(out.name + ".batch.sqlite")
+
+
+StateCallback = Callable[[int, str], None]
+
+
+class Batch:
+    """Runs lines as jobs, at most ``concurrency`` in flight, recording each step in a journal.
+
+    ``timeout`` is each job's whole-job deadline. ``resubmit_uncertain`` submits again the lines
+    whose earlier submit may or may not have reached the API (a duplicate job is possible: the
+    journal counts these as ``resubmitted``). ``on_state(line, state)`` is called on every change.
+    """
+
+    def __init__(
+        self,
+        lines: Sequence[BatchLine],
+        out_dir: str | os.PathLike[str],
+        *,
+        journal: str | os.PathLike[str] | None = None,
+        concurrency: int = 8,
+        timeout: float | None = None,
+        resubmit_uncertain: bool = False,
+        on_state: StateCallback | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise e.ConfigurationError(f"concurrency must be at least 1, not {concurrency}")
+        self.lines = list(lines)
+        self.out_dir = Path(out_dir)
+        self.journal_path = Path(journal) if journal else default_journal_path(out_dir)
+        self.concurrency = concurrency
+        self.timeout = timeout
+        self.resubmit_uncertain = resubmit_uncertain
+        self.on_state = on_state
+        self.limit = AdaptiveLimit(concurrency)
+        self.uncertain_found: list[int] = []
+
+    def __repr__(self) -> str:
+        return (
+            f"Batch({len(self.lines)} lines, out_dir={str(self.out_dir)!r}, "
+            f"concurrency={self.concurrency})"
+        )
+
+    # -- the journal ----------------------------------------------------------------------------
+
+    def _prepare(self, journal: Journal) -> None:
+        known = {row.line: row for row in journal.rows()}
+        changed = [
+            line.line
+            for line in self.lines
+            if line.line in known
+            and (known[line.line].digest != line.digest or known[line.line].name != line.name)
+        ]
+        if changed:
+            shown = ", ".join(str(n) for n in changed[:10])
+            raise e.ConfigurationError(
+                f"line(s) {shown} of the batch changed since the journal {journal.path} was "
+                "written; restore the file, or start over with a new --journal and --out"
+            )
+        journal.add([(ln.line, ln.name, ln.model_id, ln.digest, "pending") for ln in self.lines])
+        self.uncertain_found = journal.mark_interrupted_submits()
+
+    def report(self) -> list[LineResult]:
+        """Every line's state as the journal has it (for a summary after a run)."""
+        with Journal(self.journal_path) as journal:
+            rows = {row.line: row for row in journal.rows()}
+        return [self.result_of(rows[ln.line]) for ln in self.lines if ln.line in rows]
+
+    def result_of(self, row: JournalRow) -> LineResult:
+        """A journal row as a :class:`LineResult` (files as paths under the output folder)."""
+        files = tuple(self.out_dir / row.name / f for f in row.files)
+        return LineResult(row.line, row.name, row.state, row.request_id, files, row.error)
+
+    # -- running --------------------------------------------------------------------------------
+
+    async def run(self, client: AsyncClient) -> AsyncIterator[LineResult]:
+        """Run every line not finished yet; yield each line's result as it settles."""
+        journal = Journal(self.journal_path).open()
+        results: asyncio.Queue[LineResult | BaseException] = asyncio.Queue()
+        condition = asyncio.Condition()
+        client.rate_limit_listeners.append(self.limit.on_rate_limited)
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            self._prepare(journal)
+            runner = _LineRunner(self, client, journal, condition)
+
+            async def one(line: BatchLine) -> None:
+                try:
+                    await results.put(await runner.run(line))
+                except asyncio.CancelledError:
+                    raise
+                except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+                    await results.put(exc)
+
+            tasks = [asyncio.create_task(one(line)) for line in self.lines]
+            for _ in tasks:
+                item = await results.get()
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            client.rate_limit_listeners.remove(self.limit.on_rate_limited)
+            journal.close()
+
+    def run_sync(self, client: Client) -> Iterator[LineResult]:
+        """The same engine for a :class:`Client`: runs on an event loop in a worker thread."""
+        settings = client._settings  # the async twin gets the same settings
+        handoff: queue.Queue[LineResult | BaseException | None] = queue.Queue(maxsize=64)
+        stop = threading.Event()
+
+        async def main() -> None:
+            async with AsyncClient(
+                api_key=settings.api_key.reveal(),
+                base_url=settings.base_url,
+                timeout=settings.timeout,
+                retry=settings.retry,
+                registry=client.registry,
+                polling=client.polling,
+                uploader=client.uploader,
+            ) as inner:
+                async for result in self.run(inner):
+                    if stop.is_set():
+                        return
+                    await asyncio.to_thread(handoff.put, result)
+
+        def work() -> None:
+            try:
+                asyncio.run(main())
+                handoff.put(None)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                handoff.put(exc)
+
+        thread = threading.Thread(target=work, name="runcomfy-batch", daemon=True)
+        thread.start()
+        try:
+            while True:
+                item = handoff.get()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            while thread.is_alive():  # let the worker finish its current hand-off
+                try:
+                    handoff.get_nowait()
+                except queue.Empty:
+                    thread.join(0.05)
+
+
+class _LineRunner:
+    """Takes one line from wherever the journal says it is to where it can go."""
+
+    def __init__(
+        self, batch: Batch, client: AsyncClient, journal: Journal, condition: asyncio.Condition
+    ) -> None:
+        self.batch = batch
+        self.client = client
+        self.journal = journal
+        self.condition = condition
+        self.limit = batch.limit
+
+    def _set(self, line: int, state: str, **fields: Any) -> None:
+        self.journal.set_state(line, state, **fields)
+        if self.batch.on_state is not None:
+            self.batch.on_state(line, state)
+
+    async def _acquire(self, submitting: bool) -> None:
+        async with self.condition:
+            while True:
+                pause = self.limit.pause_left() if submitting else 0.0
+                if self.limit.active < self.limit.allowed and pause <= 0:
+                    break
+                with contextlib.suppress(TimeoutError):  # a pause ended: look again
+                    await asyncio.wait_for(self.condition.wait(), timeout=pause or None)
+            self.limit.started()
+
+    async def _release(self) -> None:
+        async with self.condition:
+            self.limit.finished()
+            self.condition.notify_all()
+
+    async def run(self, line: BatchLine) -> LineResult:
+        row = self.journal.row(line.line)
+        assert row is not None
+        if row.state == "downloaded" and all(
+            (self.batch.out_dir / row.name / f).is_file() for f in row.files
+        ):
+            return self.batch.result_of(row)
+        if row.state in FINAL_STATES - {"downloaded"}:
+            return self.batch.result_of(row)
+        if row.state == "uncertain" and not self.batch.resubmit_uncertain:
+            return self.batch.result_of(row)
+        submitting = row.state in ("pending", "uncertain")
+        await self._acquire(submitting)
+        try:
+            return await self._advance(line, row)
+        finally:
+            await self._release()
+
+    async def _advance(self, line: BatchLine, row: JournalRow) -> LineResult:
+        state, request_id = row.state, row.request_id
+        if state in ("pending", "uncertain"):
+            submitted = await self._submit(line, resubmit=state == "uncertain")
+            if isinstance(submitted, LineResult):
+                return submitted
+            state, request_id = "submitted", submitted
+        assert request_id is not None
+        result = None
+        if state == "submitted":
+            try:
+                result = await self.client.wait(
+                    request_id, timeout=self.batch.timeout, model_id=line.model_id
+                )
+            except e.JobCancelledError as exc:
+                self._set(line.line, "cancelled", error=str(exc))
+                return self._now(line)
+            except e.DeadlineExceededError as exc:
+                if exc.cancelled:
+                    self._set(line.line, "cancelled", error=str(exc))
+                else:  # still running: a later run re-attaches
+                    self.journal.set_state(line.line, "submitted", error=str(exc))
+                return self._now(line)
+            except e.JobFailedError as exc:
+                self._set(line.line, "failed", error=str(exc))
+                return self._now(line)
+            except e.NotFoundError as exc:
+                self._set(line.line, "failed", error=f"the request is unknown or expired: {exc}")
+                return self._now(line)
+            except (e.TransportError, e.APIError) as exc:
+                self.journal.set_state(line.line, "submitted", error=str(exc))
+                return self._now(line)
+            self._set(line.line, "completed")
+        return await self._download(line, request_id, result)
+
+    async def _submit(self, line: BatchLine, *, resubmit: bool) -> str | LineResult:
+        """Submit with the journal's two-step rule; the request id, or the line's result."""
+        for round_number in range(1, _SUBMIT_ROUNDS + 1):
+            self.journal.begin_submit(line.line, resubmit=resubmit)
+            if self.batch.on_state is not None:
+                self.batch.on_state(line.line, "submitting")
+            try:
+                handle = await self.client.submit(line.model_id, line.payload)
+            except e.SubmissionUncertainError as exc:
+                self._set(line.line, "uncertain", error=str(exc))
+                return self._now(line)
+            except _FATAL:
+                self.journal.set_state(line.line, "pending")
+                raise
+            except _REFUSED as exc:
+                self._set(line.line, "failed", error=f"not submitted: {exc}")
+                return self._now(line)
+            except _NOT_CREATED as exc:
+                if isinstance(exc, e.ServerError) and exc.status_code != 503:
+                    self._set(line.line, "uncertain", error=f"{exc}; the job may exist")
+                    return self._now(line)
+                # No job exists: back to pending, and try again once the pressure is off.
+                self._set(line.line, "pending", error=str(exc))
+                if isinstance(exc, e.RateLimitError):
+                    self.limit.on_rate_limited(None)
+                if round_number == _SUBMIT_ROUNDS:
+                    return self._now(line)
+                await asyncio.sleep(min(30.0, 0.5 * 2**round_number))
+                resubmit = False
+                continue
+            request_id = str(handle.request_id)
+            self._set(line.line, "submitted", request_id=request_id)
+            self.limit.accepted()
+            return request_id
+        raise AssertionError("unreachable")
+
+    async def _download(self, line: BatchLine, request_id: str, result: Any) -> LineResult:
+        folder = self.batch.out_dir / line.name
+        for stale in folder.glob(".*.part"):  # left by a run that was killed mid-download
+            stale.unlink(missing_ok=True)
+        try:
+            if result is None:
+                result = await self.client.result(request_id)
+            paths = await self.client.download(result, folder, overwrite=True)
+        except (e.DownloadError, e.TransportError, e.APIError, e.JobError) as exc:
+            self.journal.set_state(line.line, "completed", error=str(exc))
+            return self._now(line)
+        names = [str(p.relative_to(folder.resolve())) for p in paths]
+        self._set(line.line, "downloaded", files=names, error=None)
+        return self._now(line)
+
+    def _now(self, line: BatchLine) -> LineResult:
+        row = self.journal.row(line.line)
+        assert row is not None
+        return self.batch.result_of(row)

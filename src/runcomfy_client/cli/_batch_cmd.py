@@ -1,0 +1,239 @@
+"""``runcomfy-client batch FILE.jsonl``: many jobs, resumable from a journal."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from ..batch import Batch, BatchInputError, LineProblem, LineResult, check_batch
+from ._app import cli, echo_json, registry_from
+from ._display import choose_mode
+from ._exit import EXIT_CODES_HELP, INTERRUPTED, JOB_FAILED
+from ._jobs_cmd import client_from
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+# The order counts are shown in: where lines are, then where they ended.
+_SHOWN = (
+    "pending",
+    "submitting",
+    "submitted",
+    "completed",
+    "downloaded",
+    "failed",
+    "cancelled",
+    "uncertain",
+)
+
+
+class _Counts:
+    """Live per-state counts, fed by the batch's state callback, shown by the progress bar."""
+
+    def __init__(self, states: dict[int, str]) -> None:
+        self.states = dict(states)
+
+    def update(self, line: int, state: str) -> None:
+        self.states[line] = state
+
+    def text(self) -> str:
+        totals: dict[str, int] = {}
+        for state in self.states.values():
+            totals[state] = totals.get(state, 0) + 1
+        return "  ".join(f"{s} {totals[s]}" for s in _SHOWN if totals.get(s))
+
+
+@cli.command("batch", epilog=EXIT_CODES_HELP)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the outputs: one subfolder per line (its id, else line-<n>).",
+)
+@click.option("--model", "model", help="Model id for lines that do not name one.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Jobs in flight at most (fewer for a while after the API answers 429).",
+)
+@click.option(
+    "--journal",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The SQLite journal (default: beside the output folder, OUT.batch.sqlite).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="Deadline per job. Still queued then: cancelled; running: re-attached next time.",
+)
+@click.option("--skip-invalid", is_flag=True, help="Run the valid lines even if some are not.")
+@click.option(
+    "--resubmit-uncertain",
+    is_flag=True,
+    help="Submit again the lines whose earlier submit may have reached the API "
+    "(a duplicate job is possible; the journal counts them).",
+)
+@click.option(
+    "--upload-to",
+    "upload_to",
+    metavar="URI",
+    envvar="RUNCOMFY_UPLOAD_TO",
+    help="Upload local media files here first (s3://BUCKET[/PREFIX] or 'emulator').",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON report on stdout and nothing else."
+)
+@click.pass_context
+def batch_command(
+    ctx: click.Context,
+    file: Path,
+    out: Path,
+    model: str | None,
+    concurrency: int,
+    journal: Path | None,
+    timeout: float | None,
+    skip_invalid: bool,
+    resubmit_uncertain: bool,
+    upload_to: str | None,
+    as_json: bool,
+) -> None:
+    """Run every line of FILE (JSON Lines) as a job; run it again to resume.
+
+    \b
+    Each line is a JSON object: the job's inputs by readable name or wire key, its "model"
+    (unless --model), and an optional "id" naming its output folder, e.g.
+      {"id": "fox", "model": "community/wan-2-2/fun-inpaint", "prompt": "a fox", ...}
+
+    Every line is validated first; nothing is submitted unless all are valid (or
+    --skip-invalid). The journal records each line before and after its submit, so a crash or
+    Ctrl-C never makes the same line be paid for twice: the next run re-attaches submitted
+    jobs, downloads only missing files, and reports lines whose submit was cut off as uncertain.
+    """
+    registry = registry_from(ctx)
+    lines, problems = check_batch(
+        file, registry=registry, model=model, uploads=upload_to is not None
+    )
+    if problems and not skip_invalid:
+        raise BatchInputError(problems)
+    for problem in problems:
+        click.echo(f"skipped: {problem}", err=True)
+    batch = Batch(
+        lines,
+        out,
+        journal=journal,
+        concurrency=concurrency,
+        timeout=timeout,
+        resubmit_uncertain=resubmit_uncertain,
+    )
+    mode = choose_mode(as_json)
+    counts = _Counts(dict.fromkeys((ln.line for ln in lines), "pending"))
+    batch.on_state = counts.update
+    try:
+        asyncio.run(_run(ctx, batch, upload_to, mode, counts))
+    except KeyboardInterrupt:
+        click.echo(
+            f"interrupted: the journal {batch.journal_path} knows every line's state; "
+            "run the same command again to resume (submitted jobs are re-attached, "
+            "nothing is submitted twice)",
+            err=True,
+        )
+        ctx.exit(INTERRUPTED)
+    if batch.uncertain_found and not as_json:
+        click.echo(
+            f"{len(batch.uncertain_found)} line(s) were cut off while being submitted by an "
+            "earlier run: their jobs may exist, so they were not submitted again "
+            "(--resubmit-uncertain to do so)",
+            err=True,
+        )
+    report = batch.report()
+    _summarise(report, problems, batch, as_json)
+    if problems or any(r.state != "downloaded" for r in report):
+        ctx.exit(JOB_FAILED)
+
+
+async def _run(
+    ctx: click.Context, batch: Batch, upload_to: str | None, mode: str, counts: _Counts
+) -> None:
+    client = client_from(ctx, asynchronous=True)
+    if upload_to:
+        from ..uploaders import uploader_from_uri
+
+        client.uploader = uploader_from_uri(upload_to, base_url=client.base_url)
+    progress, task = _start_progress(mode, len(batch.lines))
+    try:
+        async with client:
+            async for result in batch.run(client):
+                if progress is not None and task is not None:
+                    progress.update(task, advance=1, counts=counts.text())
+                elif mode == "plain":
+                    click.echo(_line_text(result), err=True)
+    finally:
+        if progress is not None:
+            progress.stop()
+
+
+def _start_progress(mode: str, total: int) -> tuple[Progress | None, TaskID | None]:
+    if mode != "live":
+        return None, None
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(
+        TextColumn("batch"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[counts]}"),
+        console=Console(stderr=True),
+    )
+    progress.start()
+    return progress, progress.add_task("batch", total=total, counts="")
+
+
+def _line_text(result: LineResult) -> str:
+    where = ", ".join(str(p) for p in result.files) or result.error or ""
+    return f"line {result.line} {result.name}  {result.state}  {where}".rstrip()
+
+
+def _summarise(
+    report: Sequence[LineResult], problems: Sequence[LineProblem], batch: Batch, as_json: bool
+) -> None:
+    totals: dict[str, int] = {}
+    for result in report:
+        totals[result.state] = totals.get(result.state, 0) + 1
+    if problems:
+        totals["invalid"] = len({p.line for p in problems})
+    if as_json:
+        data: dict[str, Any] = {
+            "journal": str(batch.journal_path),
+            "out": str(batch.out_dir),
+            "counts": totals,
+            "lines": [r.as_dict() for r in report],
+            "invalid": [{"line": p.line, "error": p.message} for p in problems],
+        }
+        echo_json(data)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, show_edge=False)
+    for column in ("line", "id", "state", "request id", "files / error"):
+        table.add_column(column, overflow="fold")
+    for result in report:
+        files = "\n".join(str(p) for p in result.files)
+        detail = files if result.state == "downloaded" else (result.error or files)
+        table.add_row(str(result.line), result.name, result.state, result.request_id or "", detail)
+    console = Console(soft_wrap=False)
+    if not console.is_terminal:  # piped: do not fold ids and paths at 80 columns
+        console = Console(soft_wrap=False, width=240)
+    console.print(table)
+    summary = ", ".join(f"{count} {state}" for state, count in totals.items())
+    console.print(f"{len(report)} lines: {summary}; journal {batch.journal_path}")
