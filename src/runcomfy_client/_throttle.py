@@ -26,6 +26,7 @@ class AdaptiveLimit:
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
     limit: float = field(init=False)
     active: int = field(default=0, init=False)
+    peak: int = field(default=0, init=False)
     rate_limited: int = field(default=0, init=False)
     _pause_until: float = field(default=0.0, init=False, repr=False)
     _last_cut: float = field(default=float("-inf"), init=False, repr=False)
@@ -48,6 +49,7 @@ class AdaptiveLimit:
 
     def started(self) -> None:
         self.active += 1
+        self.peak = max(self.peak, self.active)
 
     def finished(self) -> None:
         self.active = max(0, self.active - 1)
