@@ -42,6 +42,7 @@ check-generated: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_client.py
+	$(BIN)/python bench/bench_batch.py
 
 clean:
 	rm -rf $(VENV) out dist build

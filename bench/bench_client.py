@@ -31,7 +31,10 @@ MODEL = "community/wan-2-2/fun-inpaint"
 KEY = "bench-key"
 
 
-def start_emulator() -> tuple[subprocess.Popen[str], str]:
+def start_emulator(
+    job_seconds: float = 0.0, workers: int = 16
+) -> tuple[subprocess.Popen[str], str]:
+    """The emulator in its own process (its CPU and memory are not the client's)."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -39,9 +42,9 @@ def start_emulator() -> tuple[subprocess.Popen[str], str]:
             "runcomfy_client.cli",
             "emulator",
             "--job-seconds",
-            "0",
+            str(job_seconds),
             "--workers",
-            "16",
+            str(workers),
             "--no-render",
             "--api-key",
             KEY,

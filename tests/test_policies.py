@@ -19,6 +19,7 @@ from runcomfy_client import (
     PermissionDeniedError,
     PollingPolicy,
     PollObservation,
+    Queued,
     ResponseDecodeError,
     RetryPolicy,
     ServerError,
@@ -27,6 +28,7 @@ from runcomfy_client import (
 from runcomfy_client._download import plan_targets, safe_name
 from runcomfy_client._protocol import Call, error_from_response
 from runcomfy_client._retry import parse_retry_after
+from runcomfy_client._waiting import Waiter
 
 from .conftest import INPAINT
 
@@ -44,6 +46,30 @@ def test_queued_further_back_waits_longer_within_bounds() -> None:
     far = policy.next_delay(PollObservation("in_queue", 10.0, queue_position=8))
     very_far = policy.next_delay(PollObservation("in_queue", 10.0, queue_position=500))
     assert near < far < very_far == policy.max_interval
+
+
+def test_a_queue_seen_moving_fast_is_followed_closely_a_slow_one_left_alone() -> None:
+    policy = PollingPolicy()
+    fast = policy.next_delay(PollObservation("in_queue", 10.0, queue_position=40, queue_rate=32))
+    slow = policy.next_delay(PollObservation("in_queue", 10.0, queue_position=40, queue_rate=0.05))
+    unknown = policy.next_delay(PollObservation("in_queue", 10.0, queue_position=40))
+    assert fast == pytest.approx(0.5 * 41 / 32)  # half the expected wait
+    assert slow == unknown == policy.max_interval
+
+
+def test_waiter_measures_the_queue_rate_and_shares_it_with_the_models_jobs() -> None:
+    now = [0.0]
+    policy = PollingPolicy()
+    waiter = Waiter("r1", "m", policy, clock=lambda: now[0])
+    waiter.next_delay(Queued("r1", "in_queue", position=40))
+    now[0] = 1.0
+    first = waiter.next_delay(Queued("r1", "in_queue", position=24))  # 16 jobs left in 1 s
+    assert first == pytest.approx(0.5 * 25 / 16)
+    assert policy.queue_rate("m") == pytest.approx(16.0)
+    newcomer = Waiter("r2", "m", policy, clock=lambda: now[0])
+    now[0] = 5.0
+    # A new job of the same model far back in the queue uses what the first one learned.
+    assert newcomer.next_delay(Queued("r2", "in_queue", position=63)) < 5
 
 
 def test_running_unknown_duration_polls_a_share_of_running_time() -> None:

@@ -28,6 +28,8 @@ class PollObservation:
     """Seconds since the job was first seen in progress; None while queued."""
     queue_position: int | None = None
     model_id: str | None = None
+    queue_rate: float | None = None
+    """Jobs per second leaving the queue ahead of this one, as this job has seen it move."""
 
 
 @dataclass
@@ -42,7 +44,9 @@ class PollingPolicy:
     """Next delay from an observation. Thread-safe; one instance may serve many jobs.
 
     - first check after ``first_interval``;
-    - queued: ``queue_interval`` per job ahead, between ``min_interval`` and ``max_interval``;
+    - queued: half the expected wait for the jobs ahead, at the rate the queue is seen to move
+      (this job's own observations, else what recent jobs of the model saw), else
+      ``queue_interval`` per job ahead; always between ``min_interval`` and ``max_interval``;
     - running, duration unknown: ``proportion`` of the running time, within the bounds;
     - running, duration learned: sleep towards the expected end, then poll every
       ``near_end_interval``.
@@ -56,13 +60,17 @@ class PollingPolicy:
     near_end_interval: float = 2.5
     learn: bool = True
     _estimates: dict[str, _Estimate] = field(default_factory=dict, repr=False)
+    _queue_rates: dict[str, float] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def next_delay(self, obs: PollObservation) -> float:
         """Seconds to wait before the next status check."""
         if obs.status == "in_queue":
             ahead = obs.queue_position if obs.queue_position is not None else 1
-            delay = self.queue_interval * (1 + ahead)
+            rate = obs.queue_rate or self.queue_rate(obs.model_id)
+            # With a known rate, check again about halfway to the expected start: a queue that
+            # moves fast (short jobs, many workers) is followed closely, a slow one left alone.
+            delay = 0.5 * (1 + ahead) / rate if rate else self.queue_interval * (1 + ahead)
             if obs.elapsed < self.first_interval * 2:
                 delay = min(delay, self.first_interval)
             return self._bound(delay)
@@ -94,6 +102,21 @@ class PollingPolicy:
             known.mean += weight * (running_seconds - known.mean)
             known.spread += weight * (error - known.spread)
             known.count += 1
+
+    def record_queue_rate(self, model_id: str | None, rate: float) -> None:
+        """Learn how fast a model's queue moves (jobs per second), shared by its jobs."""
+        if not self.learn or model_id is None or rate <= 0:
+            return
+        with self._lock:
+            known = self._queue_rates.get(model_id)
+            self._queue_rates[model_id] = rate if known is None else known + 0.3 * (rate - known)
+
+    def queue_rate(self, model_id: str | None) -> float | None:
+        """The learned rate at which the model's queue moves, in jobs per second."""
+        if model_id is None:
+            return None
+        with self._lock:
+            return self._queue_rates.get(model_id)
 
     def expected(self, model_id: str | None) -> tuple[float, float] | None:
         """(mean, spread) of the model's running time once learned, else None."""

@@ -29,6 +29,7 @@ class Waiter:
         self.started = self.clock()
         self.running_since: float | None = None
         self.last: JobStatus | None = None
+        self.queued_at: tuple[float, int] | None = None  # first (time, position) seen queued
 
     def changed(self, status: JobStatus) -> bool:
         """Whether ``status`` differs from the last one seen (state or queue position)."""
@@ -52,6 +53,7 @@ class Waiter:
         if isinstance(status, InProgress) and self.running_since is None:
             self.running_since = now
         observation = PollObservation(
+            queue_rate=self._queue_rate(status, now),
             status="in_queue" if isinstance(status, Queued) else "in_progress",
             elapsed=now - self.started,
             running_for=None if self.running_since is None else now - self.running_since,
@@ -61,6 +63,21 @@ class Waiter:
         delay = self.policy.next_delay(observation)
         left = self.time_left()
         return delay if left is None else max(0.0, min(delay, left))
+
+    def _queue_rate(self, status: JobStatus, now: float) -> float | None:
+        """Jobs per second the queue ahead has moved since this job was first seen queued."""
+        if not isinstance(status, Queued) or status.position is None:
+            return None
+        if self.queued_at is None:
+            self.queued_at = (now, status.position)
+            return None
+        since, first = self.queued_at
+        moved = first - status.position
+        if moved <= 0 or now <= since:
+            return None
+        rate = moved / (now - since)
+        self.policy.record_queue_rate(self.model_id, rate)
+        return rate
 
     def time_left(self) -> float | None:
         if self.timeout is None:

@@ -31,6 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import httpx
 from aiohttp import web
 
 from .._registry import MISSING, ModelSchema, Registry
@@ -116,6 +117,8 @@ class EmulatorState:
         self._seq = 0
         self._payloads: set[str] = set()
         self._renders: dict[str, dict[str, Path]] = {}
+        self._render_locks: dict[str, asyncio.Lock] = {}
+        self._fetcher: httpx.AsyncClient | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.reset_counters()
 
@@ -141,6 +144,13 @@ class EmulatorState:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
+        # One client for fetching inputs: a new one per job costs an SSL context each time,
+        # which is most of a short job's CPU.
+        self._fetcher = httpx.AsyncClient(
+            timeout=self.config.fetch_timeout,
+            follow_redirects=True,
+            limits=httpx.Limits(max_connections=max(8, self.config.workers)),
+        )
         self._queue = asyncio.Queue()
         self._tasks = [asyncio.create_task(self._worker()) for _ in range(self.config.workers)]
         self._tasks.append(asyncio.create_task(self._sweeper()))
@@ -149,6 +159,8 @@ class EmulatorState:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._fetcher is not None:
+            await self._fetcher.aclose()
 
     # -- jobs --------------------------------------------------------------------------------
 
@@ -243,31 +255,36 @@ class EmulatorState:
         resolved = _with_defaults(model, job.payload)
         plan = plan_render(model, resolved)
         images = [await self._fetch(key, resolved.get(key)) for key in plan.image_keys]
-        cache_key = hashlib.sha256(
-            json.dumps([job.model_id, resolved, self.config.render], sort_keys=True).encode()
-        ).hexdigest()
-        cached = self._renders.get(cache_key)
-        if cached is None:
-            folder = self.data_dir / "renders" / cache_key[:16]
-            folder.mkdir(parents=True, exist_ok=True)
-            cached = await asyncio.to_thread(
-                render_job, plan, images, folder, self.config.render, self.config.output_bytes
-            )
-            self._renders[cache_key] = cached
+        # Key on what the file is made from, so a load test's jobs that differ only in their
+        # prompt or seed share one stand-in clip instead of each encoding its own.
+        made_from = [
+            plan.kind,
+            plan.style,
+            repr(plan.spec) if self.config.render else "stub",
+            [hashlib.sha256(image).hexdigest() for image in images],
+            self.config.output_bytes,
+        ]
+        cache_key = hashlib.sha256(json.dumps(made_from).encode()).hexdigest()
+        # One render per key: jobs that need the same file wait for the first one's.
+        async with self._render_locks.setdefault(cache_key, asyncio.Lock()):
+            cached = self._renders.get(cache_key)
+            if cached is None:
+                folder = self.data_dir / "renders" / cache_key[:16]
+                folder.mkdir(parents=True, exist_ok=True)
+                cached = await asyncio.to_thread(
+                    render_job, plan, images, folder, self.config.render, self.config.output_bytes
+                )
+                self._renders[cache_key] = cached
         return cached
 
     async def _fetch(self, key: str, url: Any) -> bytes:
         """Fetch an input as the real service would: http(s) only, size-limited, timed out."""
-        import httpx
-
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise JobCannotRunError(f"cannot fetch input {key}: {url!r} is not an http(s) URL")
         limit = self.config.max_fetch_bytes
+        assert self._fetcher is not None
         try:
-            async with (
-                httpx.AsyncClient(timeout=self.config.fetch_timeout, follow_redirects=True) as c,
-                c.stream("GET", url) as response,
-            ):
+            async with self._fetcher.stream("GET", url) as response:
                 if response.status_code != 200:
                     raise JobCannotRunError(
                         f"cannot fetch input {key}: {url} answered HTTP {response.status_code}"
