@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -22,7 +23,7 @@ import pytest
 
 from runcomfy_client.emulator import Emulator
 
-from .conftest import FUSIONX, png_bytes
+from .conftest import FUSIONX, png_bytes, wait_for
 
 LINES = 30
 
@@ -110,3 +111,30 @@ def test_killed_twice_then_resumed(tmp_path: Path, faults: list[str]) -> None:
         assert downloaded <= stats["jobs"] <= downloaded + uncertain
         assert stats["faults"].get("lost_response", 0) <= uncertain
         assert report["counts"].get("downloaded", 0) == downloaded
+
+
+def test_ctrl_c_stops_the_batch_and_the_same_command_resumes_it(tmp_path: Path) -> None:
+    # Slow submits: the Ctrl-C lands while POSTs are on the wire. Their answers are still
+    # recorded, so the resume has nothing uncertain and submits nothing twice.
+    slow = ["slow:submit=1"]
+    with Emulator(workers=2, job_seconds=0.3, render=False, faults=slow, slow_seconds=1.5) as emu:
+        image = emu.upload(png_bytes(), "frame.png")
+        path = tmp_path / "jobs.jsonl"
+        path.write_text(
+            "".join(json.dumps({"prompt": f"shot {i}", "image": image}) + "\n" for i in range(12))
+        )
+        args = [str(path), "--out", str(tmp_path / "out"), "--model", FUSIONX]
+        process = batch_process(emu, args)
+        wait_for(lambda: emu.stats()["requests"]["submit"] >= 8)  # all eight on the wire
+        process.send_signal(signal.SIGINT)
+        stdout, _ = process.communicate(timeout=30)
+        assert process.returncode == 130
+        assert stdout == b""  # no report: the run did not finish
+        states = [row["state"] for row in rows(tmp_path / "out.batch.sqlite")]
+        assert states.count("submitted") == 8 and states.count("pending") == 4
+
+        emu.set_faults([])
+        final = batch_process(emu, args)
+        report = json.loads(final.communicate(timeout=60)[0])
+        assert final.returncode == 0 and report["counts"] == {"downloaded": 12}
+        assert emu.stats()["jobs"] == 12 and emu.stats()["duplicate_payloads"] == 0

@@ -58,6 +58,7 @@ _NOT_CREATED = (e.RateLimitError, e.ServerError, e.APIConnectionError, e.APITime
 _REFUSED = (e.BadRequestError, e.NotFoundError, e.InputValidationError, e.UploadError)
 # Errors that stop the whole batch: every other line would meet them too.
 _FATAL = (e.AuthenticationError, e.PermissionDeniedError, e.InsufficientBalanceError)
+_STOP_GRACE = 5.0  # seconds a stopped batch waits for a submit already on the wire
 _SUBMIT_ROUNDS = 8  # submits refused as rate-limited/unavailable, per line, before giving up
 
 
@@ -215,7 +216,9 @@ def _check_line(
 
 def default_journal_path(out_dir: str | os.PathLike[str]) -> Path:
     """Beside the output folder: ``out/`` -> ``out.batch.sqlite``."""
-    out = Path(out_dir).resolve()
+    out = Path(out_dir)
+    if not out.name:  # "." or "/": name it after the folder it really is
+        out = out.resolve()
     return out.with_name(out.name + ".batch.sqlite")
 
 
@@ -462,7 +465,7 @@ class _LineRunner:
             if self.batch.on_state is not None:
                 self.batch.on_state(line.line, "submitting")
             try:
-                handle = await self.client.submit(line.model_id, line.payload)
+                handle = await self._submit_shielded(line)
             except e.SubmissionUncertainError as exc:
                 self._set(line.line, "uncertain", error=str(exc))
                 return self._now(line)
@@ -490,6 +493,21 @@ class _LineRunner:
             self.limit.accepted()
             return request_id
         raise AssertionError("unreachable")
+
+    async def _submit_shielded(self, line: BatchLine) -> Any:
+        """Submit; if the batch is stopped (Ctrl-C) mid-POST, wait briefly for the answer.
+
+        Abandoning a POST in flight would leave the line uncertain; a few seconds' grace lets
+        its request id be recorded, so a stopped batch resumes without doubt.
+        """
+        posting = asyncio.ensure_future(self.client.submit(line.model_id, line.payload))
+        try:
+            return await asyncio.shield(posting)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                handle = await asyncio.wait_for(posting, _STOP_GRACE)
+                self.journal.set_state(line.line, "submitted", request_id=str(handle.request_id))
+            raise
 
     async def _download(self, line: BatchLine, request_id: str, result: Any) -> LineResult:
         folder = self.batch.out_dir / line.name
