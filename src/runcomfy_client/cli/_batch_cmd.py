@@ -169,6 +169,14 @@ async def _run(
 
         client.uploader = uploader_from_uri(upload_to, base_url=client.base_url)
     progress, task = _start_progress(mode, len(batch.lines))
+    if progress is not None and task is not None:
+        live, bar = progress, task
+
+        def show(line: int, state: str) -> None:  # every change, not only finished lines
+            counts.update(line, state)
+            live.update(bar, counts=counts.text())
+
+        batch.on_state = show
     try:
         async with client:
             async for result in batch.run(client):
