@@ -268,7 +268,7 @@ def test_each_fault_kind_ends_in_a_correct_result(
             result = client.run(INPAINT, inputs(url))
         except RunComfyError as exc:
             # Only a submit hit before processing may fail, and it must say so clearly.
-            assert fault.startswith(("server_error", "error_200")), (fault, exc)  # noqa: PT017
+            assert fault.startswith(("server_error", "error_200")), (fault, exc)
             continue
         files += result.download(tmp_path)
     emu.set_faults([])

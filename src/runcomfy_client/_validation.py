@@ -7,6 +7,7 @@ the caller set, under the wire keys.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -52,7 +53,11 @@ class Problem:
     def label(self) -> str:
         if self.name and self.key and self.name != self.key:
             return f"{self.name} ({self.key})"
-        return self.name or self.key or "input"
+        given = self.name or self.key
+        if given is None:
+            return "input"
+        # A blank or unprintable name (from an unknown key) is shown quoted, so it is visible.
+        return given if given.strip() and given.isprintable() else repr(given)
 
     def __str__(self) -> str:
         return f"{self.label}: {self.message}"
@@ -121,6 +126,17 @@ def _looks_like_path(value: str) -> bool:
         or os.path.exists(value)
         or "." in value.rsplit("/", 1)[-1]
     )
+
+
+def _non_finite(value: Any) -> bool:
+    """True when ``value`` holds a NaN or an infinity anywhere (JSON has no such numbers)."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, (list, tuple)):
+        return any(_non_finite(v) for v in value)
+    if isinstance(value, Mapping):
+        return any(_non_finite(v) for v in value.values())
+    return False
 
 
 def is_local_file(value: Any) -> bool:
@@ -261,11 +277,25 @@ class Validator:
                         allowed=allowed_text(f),
                     )
                 )
-        media_bad: set[str] = set()
+        explained: set[str] = set()
         for key, value in payload.items():
             f = self._by_key[key]
+            if _non_finite(value):
+                explained.add(key)  # one clear message, not a range error beside it
+                problems.append(
+                    Problem(
+                        "invalid",
+                        f"{show_value(value)} is not a JSON number (NaN and infinities cannot "
+                        "be sent)",
+                        f.name,
+                        f.key,
+                        value,
+                        allowed=allowed_text(f),
+                    )
+                )
+                continue
             if f.media and isinstance(value, str) and not is_url(value):
-                media_bad.add(key)
+                explained.add(key)
                 problems.append(self._media(f, value))
         if not self._compiled.is_valid(payload):
             found = [self._translate(error) for error in self._compiled.iter_errors(payload)]
@@ -275,7 +305,7 @@ class Validator:
                 p
                 for p in found
                 if p is not None
-                and p.key not in media_bad
+                and p.key not in explained
                 and not (p.kind == "type" and p.key in enum_keys)
             )
         order = {f.key: i for i, f in enumerate(self.model.fields)}
