@@ -43,6 +43,11 @@ from ._app import cli
     help="Seconds a finished request id stays known.",
 )
 @click.option("--no-render", is_flag=True, help="Return a tiny stand-in clip (load tests).")
+@click.option(
+    "--output-bytes",
+    type=click.IntRange(1),
+    help="Pad every output to this many bytes (large-download tests; still a playable MP4).",
+)
 def emulator_command(
     host: str,
     port: int,
@@ -53,6 +58,7 @@ def emulator_command(
     api_key: str | None,
     request_ttl: float,
     no_render: bool,
+    output_bytes: int | None,
 ) -> None:
     """Serve a local emulator of the RunComfy Model API until interrupted."""
     try:
@@ -77,6 +83,7 @@ def emulator_command(
         seed=seed,
         request_ttl=request_ttl,
         render=not no_render,
+        output_bytes=output_bytes,
     )
 
     def stop(signum: int, frame: FrameType | None) -> None:
