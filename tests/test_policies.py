@@ -14,6 +14,8 @@ from runcomfy_client import (
     AuthenticationError,
     BadRequestError,
     Client,
+    Completed,
+    InProgress,
     InsufficientBalanceError,
     NotFoundError,
     PermissionDeniedError,
@@ -70,6 +72,26 @@ def test_waiter_measures_the_queue_rate_and_shares_it_with_the_models_jobs() -> 
     now[0] = 5.0
     # A new job of the same model far back in the queue uses what the first one learned.
     assert newcomer.next_delay(Queued("r2", "in_queue", position=63)) < 5
+
+
+def test_waiter_counts_running_time_from_the_last_check_that_saw_the_job_queued() -> None:
+    # Seen queued at t=10, running at t=25: it may have run for 15 s already. Expecting the
+    # end from t=25 instead would make every late queue check a late completion check.
+    now = [10.0]
+    policy = PollingPolicy()
+    for seconds in (100.0, 100.0, 100.0):
+        policy.record("m", seconds)
+    waiter = Waiter("r", "m", policy, clock=lambda: now[0])
+    waiter.next_delay(Queued("r", "in_queue", position=0))
+    now[0] = 25.0
+    waiter.next_delay(InProgress("r", "in_progress"))
+    assert waiter.running_since == 10.0
+    now[0] = 95.0  # 85 s since it may have started: inside the expected end's window
+    assert waiter.next_delay(InProgress("r", "in_progress")) <= policy.near_end_interval
+    now[0] = 126.0
+    waiter.next_delay(Completed("r", "completed"))
+    mean, _ = policy.expected("m") or (0.0, 0.0)
+    assert mean == pytest.approx(100.0 + 0.3 * (108.5 - 100.0))  # learned from the midpoint
 
 
 def test_running_unknown_duration_polls_a_share_of_running_time() -> None:

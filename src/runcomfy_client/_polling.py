@@ -57,7 +57,7 @@ class PollingPolicy:
     max_interval: float = 15.0
     queue_interval: float = 1.0
     proportion: float = 0.1
-    near_end_interval: float = 2.5
+    near_end_interval: float = 2.0
     learn: bool = True
     _estimates: dict[str, _Estimate] = field(default_factory=dict, repr=False)
     _queue_rates: dict[str, float] = field(default_factory=dict, repr=False)

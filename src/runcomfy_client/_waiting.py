@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from ._errors import DeadlineExceededError, JobCancelledError, JobFailedError
 from ._polling import PollingPolicy, PollObservation
-from ._types import Cancelled, CancelOutcome, Failed, InProgress, JobStatus, Queued
+from ._types import Cancelled, CancelOutcome, Failed, JobStatus, Queued
 
 __all__ = ["StatusCallback", "Waiter"]
 
@@ -27,7 +27,12 @@ class Waiter:
 
     def __post_init__(self) -> None:
         self.started = self.clock()
+        # When the job started running is only known to lie between the last check that saw
+        # it queued (or the submit) and the first that saw it running. Polling counts from the
+        # earliest (so the end is never expected too late); learning uses the middle.
         self.running_since: float | None = None
+        self.started_mid: float | None = None
+        self.last_queued: float | None = None
         self.last: JobStatus | None = None
         self.queued_at: tuple[float, int] | None = None  # first (time, position) seen queued
 
@@ -47,11 +52,15 @@ class Waiter:
         """Seconds until the next check; None when the job has ended."""
         now = self.clock()
         if status.done:
-            if self.running_since is not None and status.status == "completed":
-                self.policy.record(self.model_id, now - self.running_since)
+            if self.started_mid is not None and status.status == "completed":
+                self.policy.record(self.model_id, now - self.started_mid)
             return None
-        if isinstance(status, InProgress) and self.running_since is None:
-            self.running_since = now
+        if isinstance(status, Queued):
+            self.last_queued = now
+        elif self.running_since is None:
+            earliest = self.last_queued if self.last_queued is not None else self.started
+            self.running_since = earliest
+            self.started_mid = (earliest + now) / 2
         observation = PollObservation(
             queue_rate=self._queue_rate(status, now),
             status="in_queue" if isinstance(status, Queued) else "in_progress",
