@@ -150,3 +150,22 @@ def test_caller_mapping_is_not_modified(registry: Registry) -> None:
     before = dict(inputs)
     registry.validator(INPAINT).validate(inputs)
     assert inputs == before
+
+
+def test_properties_named_like_annotations_are_still_validated() -> None:
+    from runcomfy_client._registry import model_from_schema
+
+    model = model_from_schema(
+        "acme/names",
+        {
+            "type": "object",
+            "required": ["title", "default"],
+            "properties": {
+                "title": {"type": "string", "title": "Title", "description": "d"},
+                "default": {"type": "integer", "maximum": 3, "x-python-name": "fallback"},
+            },
+        },
+    )
+    with pytest.raises(InputValidationError) as caught:
+        model.validator.validate({"title": 5, "fallback": 9})
+    assert [p.kind for p in caught.value.problems] == ["type", "maximum"]

@@ -128,6 +128,36 @@ def _looks_like_path(value: str) -> bool:
     )
 
 
+# Keywords that never change whether an instance is valid. jsonschema still visits each one of
+# every property on every call, so the compiled copy leaves them out (about a tenth faster).
+_ANNOTATIONS = frozenset({"title", "description", "default", "examples", "$comment"})
+
+
+# Keywords whose value maps names (of properties, definitions) to schemas: the names are kept.
+_SCHEMA_MAPS = frozenset(
+    {"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"}
+)
+
+
+def _without_annotations(schema: Any) -> Any:
+    """``schema`` without annotation keywords or ``x-`` extensions, at every level."""
+    if isinstance(schema, list):
+        return [_without_annotations(v) for v in schema]
+    if not isinstance(schema, dict):
+        return schema
+    kept: dict[str, Any] = {}
+    for k, v in schema.items():
+        if k in _ANNOTATIONS or k.startswith("x-"):
+            continue
+        if k in _SCHEMA_MAPS and isinstance(v, dict):
+            kept[k] = {name: _without_annotations(sub) for name, sub in v.items()}
+        elif k in ("enum", "const", "required"):
+            kept[k] = v  # values, not schemas
+        else:
+            kept[k] = _without_annotations(v)
+    return kept
+
+
 def _non_finite(value: Any) -> bool:
     """True when ``value`` holds a NaN or an infinity anywhere (JSON has no such numbers)."""
     if isinstance(value, float):
@@ -185,9 +215,12 @@ class Validator:
         from jsonschema import Draft202012Validator
 
         self.model = model
-        self._compiled = Draft202012Validator(model.schema)
+        self._compiled = Draft202012Validator(_without_annotations(model.schema))
         self._by_key = {f.key: f for f in model.fields}
         self._by_name = {f.name: f for f in model.fields}
+        self._required = tuple(f for f in model.fields if f.required)
+        self._media_keys = frozenset(f.key for f in model.fields if f.media)
+        self._order = {f.key: i for i, f in enumerate(model.fields)}
         self._dimension_maps: dict[str, dict[tuple[int, int], Any]] = {}
         for f in model.fields:
             if f.dimensions and f.enum:
@@ -244,30 +277,20 @@ class Validator:
             )
             return {}, [problem]
         payload: dict[str, Any] = {}
-        given_as: dict[str, str] = {}
         problems: list[Problem] = []
+        by_key, by_name, dimension_maps = self._by_key, self._by_name, self._dimension_maps
         for given, value in inputs.items():
-            if not isinstance(given, str):
-                problems.append(Problem("unknown", f"field names must be strings, not {given!r}"))
-                continue
-            f = self._by_key.get(given) or self._by_name.get(given)
+            f = by_key.get(given) or by_name.get(given) if isinstance(given, str) else None
             if f is None:
                 problems.append(self._unknown(given))
                 continue
-            if f.key in given_as:
-                problems.append(
-                    Problem(
-                        "duplicate",
-                        f"given twice, as {given_as[f.key]!r} and {given!r}; pass it once",
-                        f.name,
-                        f.key,
-                    )
-                )
+            key = f.key
+            if key in payload:
+                problems.append(self._duplicate(f, inputs, given))
                 continue
-            given_as[f.key] = given
-            payload[f.key] = self._coerce(f, value)
-        for f in self.model.fields:
-            if f.required and f.key not in payload:
+            payload[key] = self._coerce(f, value) if key in dimension_maps else value
+        for f in self._required:
+            if f.key not in payload:
                 problems.append(
                     Problem(
                         "missing",
@@ -278,9 +301,10 @@ class Validator:
                     )
                 )
         explained: set[str] = set()
+        media_keys = self._media_keys
         for key, value in payload.items():
-            f = self._by_key[key]
-            if _non_finite(value):
+            if isinstance(value, (float, list, tuple, dict)) and _non_finite(value):
+                f = by_key[key]
                 explained.add(key)  # one clear message, not a range error beside it
                 problems.append(
                     Problem(
@@ -293,10 +317,9 @@ class Validator:
                         allowed=allowed_text(f),
                     )
                 )
-                continue
-            if f.media and isinstance(value, str) and not is_url(value):
+            elif key in media_keys and isinstance(value, str) and not is_url(value):
                 explained.add(key)
-                problems.append(self._media(f, value))
+                problems.append(self._media(by_key[key], value))
         if not self._compiled.is_valid(payload):
             found = [self._translate(error) for error in self._compiled.iter_errors(payload)]
             # An enum miss already says what is allowed; a type error beside it is noise.
@@ -308,11 +331,20 @@ class Validator:
                 and p.key not in explained
                 and not (p.kind == "type" and p.key in enum_keys)
             )
-        order = {f.key: i for i, f in enumerate(self.model.fields)}
-        problems.sort(key=lambda p: order.get(p.key, -1) if p.key else -1)
+        if problems:
+            order = self._order
+            problems.sort(key=lambda p: order.get(p.key, -1) if p.key else -1)
         return payload, problems
 
-    def _unknown(self, given: str) -> Problem:
+    def _duplicate(self, f: Field, inputs: Mapping[str, Any], again: str) -> Problem:
+        first = next(given for given in inputs if given in (f.key, f.name))
+        return Problem(
+            "duplicate", f"given twice, as {first!r} and {again!r}; pass it once", f.name, f.key
+        )
+
+    def _unknown(self, given: Any) -> Problem:
+        if not isinstance(given, str):
+            return Problem("unknown", f"field names must be strings, not {given!r}")
         names = [f.name for f in self.model.fields] + [f.key for f in self.model.fields]
         hints = closest(given, names, n=1)
         if hints:

@@ -1,0 +1,226 @@
+"""Validation, import time, codegen over many schemas, and a large download versus curl.
+
+Each function returns table rows ``(figure, measured, ratio, goal)`` for bench/run.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+FUSIONX = "community/wan-2-1/fusionx/image-to-video"
+Row = tuple[str, str, str, str]
+
+
+def validation() -> list[Row]:
+    """Our validator on a valid payload versus calling jsonschema's compiled validator."""
+    from jsonschema import Draft202012Validator
+
+    from runcomfy_client import Registry
+
+    model = Registry(use_env=False).get(FUSIONX)
+    ours = model.validator
+    theirs = Draft202012Validator(model.schema)
+    payload = {
+        "600_prompt": "a slow push-in over the valley",
+        "608_image": "https://example.com/a.png",
+        "598_seed": 7,
+        "598_steps": 8,
+        "598_cfg": 1.5,
+    }
+    assert ours.validate(payload) == payload and theirs.is_valid(payload)
+
+    # Interleaved rounds, best of each: drift in the machine's load hits both sides alike.
+    n, best_mine, best_raw = 5000, float("inf"), float("inf")
+    for _ in range(30):
+        t = time.perf_counter()
+        for _ in range(n):
+            ours.validate(payload)
+        best_mine = min(best_mine, (time.perf_counter() - t) / n)
+        t = time.perf_counter()
+        for _ in range(n):
+            theirs.validate(payload)
+        best_raw = min(best_raw, (time.perf_counter() - t) / n)
+    mine, raw = best_mine, best_raw
+    return [
+        (
+            "validation of a valid payload, ours vs compiled jsonschema",
+            f"{mine * 1e6:.1f} us vs {raw * 1e6:.1f} us",
+            f"{mine / raw:.2f}x",
+            "<= 1.1x",
+        )
+    ]
+
+
+def _import_seconds(module: str, runs: int = 15) -> float:
+    code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+    times = []
+    for _ in range(runs):
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
+        times.append(float(out.stdout))
+    return statistics.median(times)
+
+
+def import_time() -> list[Row]:
+    ours, httpx_time = _import_seconds("runcomfy_client"), _import_seconds("httpx")
+    return [
+        (
+            "`import runcomfy_client` vs `import httpx` (median of 15 fresh processes)",
+            f"{ours * 1000:.0f} ms vs {httpx_time * 1000:.0f} ms",
+            f"{ours / httpx_time:.2f}x",
+            "<= 1.3x",
+        )
+    ]
+
+
+def _write_schemas(folder: Path, count: int) -> None:
+    """``count`` schemas: the seed schemas under new ids, each with a few fields of its own."""
+    seeds = sorted((ROOT / "schemas").rglob("*.json"))
+    seeds = [p for p in seeds if not p.name.startswith("_")]
+    for i in range(count):
+        raw = json.loads(seeds[i % len(seeds)].read_text())
+        extra = {
+            f"{700 + i}_strength": {"title": f"Strength {i}", "type": "float", "minimum": 0,
+                                     "maximum": 1, "default": 0.5},  # fmt: skip
+            f"{701 + i}_sampler": {"title": "Sampler", "type": "string",
+                                    "enum": ["euler", "dpmpp_2m", f"custom_{i}"]},  # fmt: skip
+        }
+        raw["properties"].update(extra)
+        path = folder / f"bench/family-{i // 20}/model-{i}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(raw, indent=2))
+
+
+def codegen(count: int = 200) -> list[Row]:
+    """``runcomfy-client codegen`` over ``count`` schemas: first run, then nothing changed."""
+    with tempfile.TemporaryDirectory() as tmp:
+        schemas, out = Path(tmp) / "schemas", Path(tmp) / "out"
+        _write_schemas(schemas, count)
+        args = [sys.executable, "-m", "runcomfy_client.cli", "codegen", "--schemas", str(schemas),
+                "--out", str(out), "--package", "bench_models"]  # fmt: skip
+        timings = []
+        for _ in range(2):
+            t = time.perf_counter()
+            subprocess.run(args, capture_output=True, check=True)
+            timings.append(time.perf_counter() - t)
+        generated = len(list(out.rglob("*.py")))
+    cold, warm = timings
+    return [
+        (
+            f"codegen over {count} schemas ({generated} files): nothing changed vs first run",
+            f"{warm:.1f} s vs {cold:.1f} s",
+            f"{warm / cold:.2f}x",
+            "second run < 2 s",
+        )
+    ]
+
+
+def _rss_kb() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def download(size_mb: int = 500) -> list[Row]:
+    """One ``size_mb`` output from the emulator: Client.download versus curl, to disk."""
+    curl = shutil.which("curl")
+    if curl is None:
+        return [(f"download of {size_mb} MB vs curl", "not measured: curl not found", "", ">= 0.8x")]
+    from bench_client import KEY, image_url
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runcomfy_client.cli", "emulator", "--job-seconds", "0",
+         "--no-render", "--api-key", KEY, "--output-bytes", str(size_mb * 1024 * 1024)],  # fmt: skip
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        base = proc.stdout.readline().strip().removeprefix("listening on ")
+        url = _output_url(base, image_url(base))
+        with tempfile.TemporaryDirectory() as tmp:
+            curl_s = _timed([curl, "-sS", "-o", f"{tmp}/curl.mp4", url])
+            os.remove(f"{tmp}/curl.mp4")
+            code = (
+                f"import sys, json, time; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+                f"import bench_misc as b; b._measure_ours({url!r}, {tmp!r})"
+            )
+            done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                  check=True)  # fmt: skip
+            ours = json.loads(done.stdout.strip().splitlines()[-1])
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    size = size_mb * 1024 * 1024
+    ours_rate, curl_rate = size / ours["seconds"], size / curl_s
+    growth = (ours["peak_kb"] - ours["before_kb"]) / 1024
+    return [
+        (
+            f"download of {size_mb} MB to disk: throughput, Client.download vs curl",
+            f"{ours_rate / 1e6:.0f} vs {curl_rate / 1e6:.0f} MB/s",
+            f"{ours_rate / curl_rate:.2f}x",
+            ">= 0.8x",
+        ),
+        (
+            f"download of {size_mb} MB: resident memory growth during it",
+            f"{growth:.1f} MB",
+            "",
+            "< 30 MB",
+        ),
+    ]
+
+
+def _measure_ours(url: str, folder: str) -> None:
+    import resource
+
+    from runcomfy_client import Client, Output, Result
+
+    with Client(api_key="unused", base_url="http://127.0.0.1:1") as client:
+        before = _rss_kb()
+        result = Result("r", "completed", Output.from_body({"video": url}))
+        t = time.perf_counter()
+        [path] = client.download(result, folder)
+        seconds = time.perf_counter() - t
+        path.unlink()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"seconds": seconds, "before_kb": before, "peak_kb": peak}))
+
+
+def _timed(args: list[str]) -> float:
+    t = time.perf_counter()
+    subprocess.run(args, check=True)
+    return time.perf_counter() - t
+
+
+def _output_url(base: str, image: str) -> str:
+    from bench_client import KEY
+
+    headers = {"Authorization": f"Bearer {KEY}"}
+    with httpx.Client(base_url=base, headers=headers, timeout=600) as http:
+        job = http.post(f"/v1/models/{FUSIONX}", json={"600_prompt": "big", "608_image": image})
+        request_id = job.json()["request_id"]
+        while http.get(f"/v1/requests/{request_id}/status").json()["status"] != "completed":
+            time.sleep(0.2)
+        video: str = http.get(f"/v1/requests/{request_id}/result").json()["output"]["video"]
+        return video
+
+
+if __name__ == "__main__":
+    for rows in (validation(), import_time(), codegen(), download()):
+        for row in rows:
+            print(" | ".join(row))
