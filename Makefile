@@ -19,8 +19,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check src codegen generated tests examples
-	$(BIN)/ruff format --check src codegen generated tests examples
+	$(BIN)/ruff check src codegen generated tests examples bench
+	$(BIN)/ruff format --check src codegen generated tests examples bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -40,9 +40,13 @@ generate: $(STAMP)
 check-generated: $(STAMP)
 	$(BIN)/runcomfy-client codegen --schemas schemas --out generated --package runcomfy_models --check
 
+# 2,000 jobs with every fault kind on: bench/soak-results.md. Exits 1 if a goal is missed.
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py
+
+# Every figure against its baseline, in one table: bench/results.md (and bench/polling.png).
 bench: $(STAMP)
-	$(BIN)/python bench/bench_client.py
-	$(BIN)/python bench/bench_batch.py
+	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV) out dist build

@@ -6,16 +6,13 @@ its peak resident memory is the batch's alone; the journal's cost is measured tw
 spent inside journal calls as a share of the wall time, and the wall time against the same batch
 with the journal in memory (no disk).
 
-Run with ``make bench``; results go to bench/results-batch.md.
+Part of ``make bench`` (bench/run.py), which writes bench/results.md.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import os
-import platform
 import subprocess
 import sys
 import time
@@ -23,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_client import KEY, image_url, start_emulator  # noqa: E402
+from bench_client import KEY, image_url, start_emulator
 
 MODEL = "community/wan-2-1/fusionx/image-to-video"
 
@@ -90,84 +87,51 @@ def run(base: str, url: str, lines: int, concurrency: int, journal: str, out: Pa
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--lines", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--workers", type=int, default=16)
-    parser.add_argument("--job-seconds", type=float, default=0.5)
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results-batch.md")
-    args = parser.parse_args()
+def batch_rows(
+    lines: int = 1000, concurrency: int = 64, workers: int = 16, job_seconds: float = 0.5
+) -> list[tuple[str, str, str, str]]:
     import tempfile
 
-    ideal = math.ceil(args.lines / args.workers) * args.job_seconds
-    rows = []
+    ideal = math.ceil(lines / workers) * job_seconds
+    figures = {}
     with tempfile.TemporaryDirectory() as tmp:
-        figures = {}
         for name in ("disk", "memory"):
-            proc, base = start_emulator(args.job_seconds, args.workers)
+            proc, base = start_emulator(job_seconds, workers)
             try:
                 url = image_url(base)
                 journal = ":memory:" if name == "memory" else str(Path(tmp) / f"{name}.sqlite")
-                figures[name] = run(
-                    base, url, args.lines, args.concurrency, journal, Path(tmp) / name
-                )
+                figures[name] = run(base, url, lines, concurrency, journal, Path(tmp) / name)
             finally:
                 proc.terminate()
                 proc.wait(10)
     disk, memory = figures["disk"], figures["memory"]
     for f in (disk, memory):
-        assert f["downloaded"] == args.lines, f
-    rows.append(
+        assert f["downloaded"] == lines, f
+    return [
         (
-            f"{args.lines} lines, concurrency {args.concurrency}: wall time vs ideal "
-            f"({args.workers} workers x {args.job_seconds:g} s jobs)",
+            f"batch of {lines} lines, concurrency {concurrency}: wall time vs the ideal of "
+            f"{workers} emulator workers x {job_seconds:g} s jobs",
             f"{disk['wall']:.1f} s vs {ideal:.1f} s",
             f"{disk['wall'] / ideal:.2f}x",
             "<= 1.2x",
-        )
-    )
-    rows.append(
+        ),
+        ("batch: peak resident memory", f"{disk['peak_rss_mb']:.0f} MB", "", "< 200 MB"),
         (
-            "peak resident memory of the batch process",
-            f"{disk['peak_rss_mb']:.0f} MB",
-            "",
-            "< 200 MB",
-        )
-    )
-    rows.append(
-        (
-            "journal: time inside journal calls / wall time",
+            "batch journal: time inside journal calls / wall time",
             f"{disk['journal_s']:.2f} s of {disk['wall']:.1f} s",
             f"{100 * disk['journal_s'] / disk['wall']:.1f}%",
             "< 5%",
-        )
-    )
-    rows.append(
+        ),
         (
-            "journal: wall time, on disk vs in memory",
+            "batch journal: wall time on disk vs in memory",
             f"{disk['wall']:.1f} s vs {memory['wall']:.1f} s",
             f"{disk['wall'] / memory['wall']:.2f}x",
             "< 1.05x",
-        )
-    )
-    rows.append(
-        ("jobs in flight at most", f"{disk['peak_in_flight']}", "", f"<= {args.concurrency}")
-    )
-    lines = [
-        "# Batch benchmark",
-        "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-        "",
-        "| figure | measured | ratio | goal |",
-        "|---|---|---|---|",
-        *[f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows],
-        "",
+        ),
+        ("batch: jobs in flight at most", f"{disk['peak_in_flight']}", "", f"<= {concurrency}"),
     ]
-    text = "\n".join(lines)
-    args.out.write_text(text)
-    print(text)
 
 
 if __name__ == "__main__":
-    main()
+    for row in batch_rows():
+        print(" | ".join(row))

@@ -14,7 +14,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -93,10 +92,18 @@ def _write_schemas(folder: Path, count: int) -> None:
     for i in range(count):
         raw = json.loads(seeds[i % len(seeds)].read_text())
         extra = {
-            f"{700 + i}_strength": {"title": f"Strength {i}", "type": "float", "minimum": 0,
-                                     "maximum": 1, "default": 0.5},  # fmt: skip
-            f"{701 + i}_sampler": {"title": "Sampler", "type": "string",
-                                    "enum": ["euler", "dpmpp_2m", f"custom_{i}"]},  # fmt: skip
+            f"{700 + i}_strength": {
+                "title": f"Strength {i}",
+                "type": "float",
+                "minimum": 0,
+                "maximum": 1,
+                "default": 0.5,
+            },
+            f"{701 + i}_sampler": {
+                "title": "Sampler",
+                "type": "string",
+                "enum": ["euler", "dpmpp_2m", f"custom_{i}"],
+            },
         }
         raw["properties"].update(extra)
         path = folder / f"bench/family-{i // 20}/model-{i}.json"
@@ -109,8 +116,10 @@ def codegen(count: int = 200) -> list[Row]:
     with tempfile.TemporaryDirectory() as tmp:
         schemas, out = Path(tmp) / "schemas", Path(tmp) / "out"
         _write_schemas(schemas, count)
-        args = [sys.executable, "-m", "runcomfy_client.cli", "codegen", "--schemas", str(schemas),
-                "--out", str(out), "--package", "bench_models"]  # fmt: skip
+        args = [
+            *(sys.executable, "-m", "runcomfy_client.cli", "codegen"),
+            *("--schemas", str(schemas), "--out", str(out), "--package", "bench_models"),
+        ]
         timings = []
         for _ in range(2):
             t = time.perf_counter()
@@ -140,12 +149,25 @@ def download(size_mb: int = 500) -> list[Row]:
     """One ``size_mb`` output from the emulator: Client.download versus curl, to disk."""
     curl = shutil.which("curl")
     if curl is None:
-        return [(f"download of {size_mb} MB vs curl", "not measured: curl not found", "", ">= 0.8x")]
+        return [
+            (f"download of {size_mb} MB vs curl", "not measured: curl not found", "", ">= 0.8x")
+        ]
     from bench_client import KEY, image_url
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "runcomfy_client.cli", "emulator", "--job-seconds", "0",
-         "--no-render", "--api-key", KEY, "--output-bytes", str(size_mb * 1024 * 1024)],  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "runcomfy_client.cli",
+            "emulator",
+            "--job-seconds",
+            "0",
+            "--no-render",
+            "--api-key",
+            KEY,
+            "--output-bytes",
+            str(size_mb * 1024 * 1024),
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -160,8 +182,9 @@ def download(size_mb: int = 500) -> list[Row]:
                 f"import sys, json, time; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
                 f"import bench_misc as b; b._measure_ours({url!r}, {tmp!r})"
             )
-            done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                                  check=True)  # fmt: skip
+            done = subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, check=True
+            )
             ours = json.loads(done.stdout.strip().splitlines()[-1])
     finally:
         proc.terminate()

@@ -78,8 +78,9 @@ class Outcome:
 def ours(jobs: list[Job]) -> Outcome:
     policy = PollingPolicy()
     out = Outcome("runcomfy-client", [], [], 0)
+    now = [0.0]  # the virtual clock, restarted for each job
     for job in jobs:
-        now = [0.0]
+        now[0] = 0.0
         waiter = Waiter("r", job.model, policy, clock=lambda: now[0])
         requests = 0
         while True:
