@@ -175,32 +175,47 @@ def download(size_mb: int = 500) -> list[Row]:
         assert proc.stdout is not None
         base = proc.stdout.readline().strip().removeprefix("listening on ")
         url = _output_url(base, image_url(base))
-        with tempfile.TemporaryDirectory() as tmp:
-            curl_s = _timed([curl, "-sS", "-o", f"{tmp}/curl.mp4", url])
-            os.remove(f"{tmp}/curl.mp4")
-            code = (
-                f"import sys, json, time; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
-                f"import bench_misc as b; b._measure_ours({url!r}, {tmp!r})"
-            )
-            done = subprocess.run(
-                [sys.executable, "-c", code], capture_output=True, text=True, check=True
-            )
-            ours = json.loads(done.stdout.strip().splitlines()[-1])
+        # Three rounds each, alternating, best of each; into memory (/dev/shm) when there is
+        # one, so the figure is the client's and not the disk's (which varies 3x run to run).
+        curl_times, raw_times, ours_runs = [], [], []
+        shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+        with tempfile.TemporaryDirectory(dir=shm) as tmp:
+            for _ in range(3):
+                curl_times.append(_timed([curl, "-sS", "-o", f"{tmp}/curl.mp4", url]))
+                os.remove(f"{tmp}/curl.mp4")
+                code = (
+                    f"import sys, json, time; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+                    f"import bench_misc as b; b._measure_ours({url!r}, {tmp!r})"
+                )
+                done = subprocess.run(
+                    [sys.executable, "-c", code], capture_output=True, text=True, check=True
+                )
+                ours_runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+                raw_times.append(_raw_httpx(url, Path(tmp) / "raw.mp4"))
+        curl_s, raw_s = min(curl_times), min(raw_times)
+        ours = min(ours_runs, key=lambda run: run["seconds"])
+        growth_kb = max(run["peak_kb"] - run["before_kb"] for run in ours_runs)
     finally:
         proc.terminate()
         proc.wait(10)
     size = size_mb * 1024 * 1024
     ours_rate, curl_rate = size / ours["seconds"], size / curl_s
-    growth = (ours["peak_kb"] - ours["before_kb"]) / 1024
+    growth = growth_kb / 1024
     return [
         (
-            f"download of {size_mb} MB to disk: throughput, Client.download vs curl",
+            f"download of {size_mb} MB to a file: throughput, Client.download vs curl (best of 3)",
             f"{ours_rate / 1e6:.0f} vs {curl_rate / 1e6:.0f} MB/s",
             f"{ours_rate / curl_rate:.2f}x",
             ">= 0.8x",
         ),
         (
-            f"download of {size_mb} MB: resident memory growth during it",
+            f"download of {size_mb} MB to a file: Client.download vs a bare httpx stream loop",
+            f"{ours_rate / 1e6:.0f} vs {size / raw_s / 1e6:.0f} MB/s",
+            f"{ours_rate * raw_s / size:.2f}x",
+            "",
+        ),
+        (
+            f"download of {size_mb} MB: resident memory growth during it (worst of 3)",
             f"{growth:.1f} MB",
             "",
             "< 30 MB",
@@ -222,6 +237,17 @@ def _measure_ours(url: str, folder: str) -> None:
         path.unlink()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"seconds": seconds, "before_kb": before, "peak_kb": peak}))
+
+
+def _raw_httpx(url: str, path: Path) -> float:
+    """The least a program using httpx would do: stream the body into a file."""
+    t = time.perf_counter()
+    with httpx.Client() as http, http.stream("GET", url) as response, path.open("wb") as out:
+        for chunk in response.iter_raw():
+            out.write(chunk)
+    seconds = time.perf_counter() - t
+    path.unlink()
+    return seconds
 
 
 def _timed(args: list[str]) -> float:

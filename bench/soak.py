@@ -149,8 +149,15 @@ def main() -> None:
     per_part = 1000
     with (
         tempfile.TemporaryDirectory() as tmp_name,
-        Emulator(workers=32, job_seconds=0.05, render=False, faults=FAULTS, seed=11,
-                 retry_after=0.2, slow_seconds=1.0) as emu,  # fmt: skip
+        Emulator(
+            workers=32,
+            job_seconds=0.05,
+            render=False,
+            faults=FAULTS,
+            seed=11,
+            retry_after=0.2,
+            slow_seconds=1.0,
+        ) as emu,  # fmt: skip
     ):
         tmp = Path(tmp_name)
         image = emu.upload(png(), "soak.png")

@@ -4,6 +4,8 @@ Each model's published input schema is a file; the runtime validates inputs agai
 anything is sent. See the README for a tour.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ._client import (
     AsyncClient,
     AsyncRequestHandle,
@@ -55,8 +57,19 @@ from ._types import (
     Queued,
     Result,
 )
-from ._validation import Problem, Validator
 from ._version import __version__
+
+if TYPE_CHECKING:
+    from ._validation import Problem, Validator
+
+
+def __getattr__(name: str) -> Any:
+    # The validator module (and jsonschema with it) loads on first use, not on import.
+    if name in ("Problem", "Validator"):
+        from . import _validation
+
+        return getattr(_validation, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "APIConnectionError",

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar
 
 import httpx
 
@@ -25,9 +25,11 @@ from ._polling import PollingPolicy
 from ._registry import ModelSchema, Registry
 from ._retry import RetryPolicy, parse_retry_after
 from ._types import CancelOutcome, JobStatus, Result, parse_status
-from ._validation import LocalFile, Validator
 from ._waiting import StatusCallback, Waiter, terminal_error
-from .uploaders import Uploader
+
+if TYPE_CHECKING:  # only for annotations: validation and uploads load when first used
+    from ._validation import LocalFile, Validator
+    from .uploaders import Uploader
 
 __all__ = ["AsyncClient", "AsyncRequestHandle", "Client", "RequestHandle"]
 
