@@ -143,7 +143,11 @@ def verify(emu: Any, parts: list[dict[str, Any]], folders: list[Path]) -> dict[s
 
 
 def main() -> None:
+    import logging
+
     from runcomfy_client.emulator import Emulator
+
+    logging.getLogger("runcomfy_client").setLevel(logging.ERROR)  # thousands of retry notes
 
     started = time.perf_counter()
     per_part = 1000

@@ -234,18 +234,20 @@ def test_rate_limits_slow_the_whole_batch_then_it_recovers(image: str, tmp_path:
     assert stats["jobs"] == 16 and stats["duplicate_payloads"] == 0
 
 
-def test_adaptive_limit_halves_once_per_burst_pauses_and_climbs_back() -> None:
+def test_adaptive_limit_pauses_on_any_429_and_cuts_only_when_they_are_sustained() -> None:
     now = [100.0]
-    limit = AdaptiveLimit(16, cooldown=1.0, clock=lambda: now[0])
-    assert limit.allowed == 16 and limit.can_start()
-    limit.on_rate_limited(2.0)
-    limit.on_rate_limited(2.0)  # same burst: counted, not halved again
-    assert limit.allowed == 8 and limit.rate_limited == 2
-    assert not limit.can_start() and limit.pause_left() == 2.0
+    limit = AdaptiveLimit(16, cooldown=1.0, window=10, cut_share=0.25, clock=lambda: now[0])
+    for _ in range(9):
+        limit.on_response(200)
+    limit.on_response(429, 2.0)  # a stray one: everyone waits, nobody is cut
+    assert limit.allowed == 16 and limit.pause_left() == 2.0 and not limit.can_start()
     now[0] += 2.0
     assert limit.can_start()
+    for _ in range(3):
+        limit.on_response(429, 0.5)  # now 4 of the last 10: sustained
+    assert limit.allowed == 8 and limit.cuts == 1  # one cut per cooldown, not per answer
     now[0] += 1.0
-    limit.on_rate_limited(None)
+    limit.on_response(429, None)
     assert limit.allowed == 4 and limit.pause_left() == 1.0
     for _ in range(40):
         limit.accepted()
@@ -253,10 +255,11 @@ def test_adaptive_limit_halves_once_per_burst_pauses_and_climbs_back() -> None:
     for _ in range(400):
         limit.accepted()
     assert limit.allowed == 16
-    for _ in range(10):
+    for _ in range(20):
         now[0] += 2.0
-        limit.on_rate_limited(0.0)
+        limit.on_response(429, 0.0)
     assert limit.allowed == 1  # never below one
+    assert limit.rate_limited == 25
 
 
 def test_library_form_yields_results_as_they_complete(

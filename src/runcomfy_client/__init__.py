@@ -71,6 +71,7 @@ def __getattr__(name: str) -> Any:
         return getattr(_validation, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
 __all__ = [
     "APIConnectionError",
     "APIError",

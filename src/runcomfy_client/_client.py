@@ -85,8 +85,8 @@ class _Common:
         self.polling = polling if polling is not None else PollingPolicy()
         self.uploader = uploader
         self._rng = random.Random()  # noqa: S311 - jitter only
-        # Told of every 429 (with its Retry-After), so a batch can slow down all its jobs.
-        self.rate_limit_listeners: list[Callable[[float | None], None]] = []
+        # Told of every answer's status (and Retry-After), so a batch can slow all its jobs.
+        self.response_listeners: list[Callable[[int, float | None], None]] = []
 
     @property
     def base_url(self) -> str:
@@ -139,10 +139,10 @@ class _Common:
         return validator, payload, files
 
     def _notice(self, response: httpx.Response) -> None:
-        if response.status_code == 429 and self.rate_limit_listeners:
+        if self.response_listeners:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            for listener in list(self.rate_limit_listeners):
-                listener(retry_after)
+            for listener in list(self.response_listeners):
+                listener(response.status_code, retry_after)
 
     def _url(self, call: p.Call) -> str:
         return self._settings.base_url + call.path

@@ -1,15 +1,18 @@
 """Flow control for many jobs at once: how many may be in flight, and when to hold back.
 
-Additive increase, multiplicative decrease (as TCP does): a 429 halves the number of jobs allowed
-in flight (at most once per ``cooldown``, so a burst of 429s from one moment counts once) and
-pauses new submissions for the ``Retry-After`` time; every accepted submission then adds
-``1/limit``, so the limit climbs back by about one per round of jobs. Pure logic: the clock is
-passed in, nothing sleeps here.
+Every 429 pauses new submissions for its ``Retry-After`` (everyone waits, not just the job that
+was refused). When 429s are not sporadic but sustained (more than ``cut_share`` of the last
+``window`` answers), the number of jobs allowed in flight is halved, at most once per
+``cooldown``; every accepted submission then adds ``1/limit``, so the limit climbs back by about
+one per round of jobs (additive increase, multiplicative decrease, as TCP does). Judging by the
+share keeps a few stray 429s from collapsing a large batch to one job at a time. Pure logic:
+the clock is passed in, nothing sleeps here.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -23,11 +26,15 @@ class AdaptiveLimit:
     maximum: int
     cooldown: float = 1.0
     default_pause: float = 1.0
+    window: int = 20
+    cut_share: float = 0.25
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
     limit: float = field(init=False)
     active: int = field(default=0, init=False)
     peak: int = field(default=0, init=False)
     rate_limited: int = field(default=0, init=False)
+    cuts: int = field(default=0, init=False)
+    _recent: deque[bool] = field(init=False, repr=False)
     _pause_until: float = field(default=0.0, init=False, repr=False)
     _last_cut: float = field(default=float("-inf"), init=False, repr=False)
 
@@ -35,6 +42,7 @@ class AdaptiveLimit:
         if self.maximum < 1:
             raise ValueError(f"the concurrency must be at least 1, not {self.maximum}")
         self.limit = float(self.maximum)
+        self._recent = deque(maxlen=self.window)
 
     @property
     def allowed(self) -> int:
@@ -58,12 +66,18 @@ class AdaptiveLimit:
         """A submission went through: climb back towards the maximum."""
         self.limit = min(float(self.maximum), self.limit + 1.0 / self.limit)
 
-    def on_rate_limited(self, retry_after: float | None = None) -> None:
-        """The API answered 429: fewer jobs in flight, and a pause before the next submit."""
+    def on_response(self, status: int, retry_after: float | None = None) -> None:
+        """Every answer from the API: a 429 pauses submits; sustained 429s cut the limit."""
+        limited = status == 429
+        self._recent.append(limited)
+        if not limited:
+            return
         self.rate_limited += 1
         now = self.clock()
-        if now - self._last_cut >= self.cooldown:
-            self.limit = max(1.0, self.limit / 2.0)
-            self._last_cut = now
         pause = self.default_pause if retry_after is None else retry_after
         self._pause_until = max(self._pause_until, now + pause)
+        share = sum(self._recent) / len(self._recent)
+        if share > self.cut_share and now - self._last_cut >= self.cooldown:
+            self.limit = max(1.0, self.limit / 2.0)
+            self._last_cut = now
+            self.cuts += 1

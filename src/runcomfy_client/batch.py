@@ -299,7 +299,7 @@ class Batch:
         journal = Journal(self.journal_path).open()
         results: asyncio.Queue[LineResult | BaseException] = asyncio.Queue()
         condition = asyncio.Condition()
-        client.rate_limit_listeners.append(self.limit.on_rate_limited)
+        client.response_listeners.append(self.limit.on_response)
         tasks: list[asyncio.Task[None]] = []
         try:
             self._prepare(journal)
@@ -323,7 +323,7 @@ class Batch:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            client.rate_limit_listeners.remove(self.limit.on_rate_limited)
+            client.response_listeners.remove(self.limit.on_response)
             journal.close()
 
     def run_sync(self, client: Client) -> Iterator[LineResult]:
@@ -481,8 +481,6 @@ class _LineRunner:
                     return self._now(line)
                 # No job exists: back to pending, and try again once the pressure is off.
                 self._set(line.line, "pending", error=str(exc))
-                if isinstance(exc, e.RateLimitError):
-                    self.limit.on_rate_limited(None)
                 if round_number == _SUBMIT_ROUNDS:
                     return self._now(line)
                 await asyncio.sleep(min(30.0, 0.5 * 2**round_number))
