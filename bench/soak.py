@@ -101,8 +101,8 @@ def batch_part(base: str, key: str, image: str, lines: int, tmp: Path) -> dict[s
         rows = [dict(r) for r in db.execute("SELECT * FROM lines")]
     errors: collections.Counter[str] = collections.Counter()
     for row in rows:
-        if row["state"] != "downloaded" and row["error"]:
-            errors[row["error"].split(":")[0][:60]] += 1
+        if row["state"] != "downloaded":
+            errors[f"{row['state']}: {_kind(row['error'] or '')}"] += 1
     saved = {
         row["request_id"]: [out / row["name"] / f for f in json.loads(row["files"] or "[]")]
         for row in rows
@@ -179,7 +179,7 @@ def main() -> None:
         ("library: outcomes", _counts(library["outcomes"])),
         ("library: errors surfaced to the caller, by kind", _counts(library["errors"])),
         ("batch (killed twice, then resumed): line states", _counts(batch["outcomes"])),
-        ("batch: why lines are not downloaded", _counts(batch["errors"])),
+        ("batch: lines not downloaded, by state and reason", _counts(batch["errors"])),
         ("batch: lines resubmitted after an uncertain submit", str(batch["resubmitted"])),
         ("outputs downloaded and verified by length", str(checked["verified"])),
         ("files under a final name with a wrong length", str(checked["wrong_length"])),
@@ -212,6 +212,22 @@ def main() -> None:
     (HERE / "soak-results.md").write_text(text)
     print(text)
     sys.exit(0 if ok else 1)
+
+
+def _kind(error: str) -> str:
+    """A short name for why a batch line is where it is, from its recorded error."""
+    kinds = [
+        ("answer was lost", "the submit's answer was lost"),
+        ("interrupted between", "killed between marking the submit and recording its id"),
+        ("HTTP 200", "an error answered with HTTP 200 to the submit"),
+        ("server error", "a 5xx answer to the submit"),
+        ("failed after", "status or result unavailable after retries; re-attach later"),
+        ("did not finish", "deadline"),
+    ]
+    for needle, name in kinds:
+        if needle in error:
+            return name
+    return error[:80] or "no error recorded"
 
 
 def _counts(counter: Any) -> str:
