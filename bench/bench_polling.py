@@ -137,6 +137,8 @@ def plot(rows: list[tuple[str, dict[str, float]]], path: Path) -> None:
         ax.annotate(label, (row["requests"], row["mean_delay"]), textcoords="offset points",
                     xytext=(8, 6), fontsize=8)  # fmt: skip
     ax.set_xscale("log")
+    most = max(row["requests"] for _, row in rows)
+    ax.set_xlim(right=most * 4)  # room for the rightmost label
     ax.set_xlabel("status requests per job (log scale)")
     ax.set_ylabel("delay from completion to detection, s\n(dot: mean, bar: up to p95)")
     ax.set_title(f"Polling policies on {JOBS} simulated video jobs (81 and 141 frames)")
