@@ -58,7 +58,21 @@ def test_wait_status_and_result_with_download(
     assert emulator.api_key not in result.output + result.stderr
 
 
-def test_cancel_a_queued_job_then_a_finished_one(emulator: Emulator, env: dict[str, str]) -> None:
+def test_cancel_a_queued_job_then_a_finished_one() -> None:
+    # Its own emulator, whose one worker stays busy long enough for the cancel to land while
+    # the second job is certainly still queued, however slow the machine.
+    with Emulator(workers=1, job_seconds=2.0) as emulator:
+        _cancel_a_queued_job_then_a_finished_one(
+            emulator,
+            {
+                "RUNCOMFY_BASE_URL": emulator.base_url,
+                "RUNCOMFY_API_KEY": emulator.api_key,
+                "RUNCOMFY_API_KEY_FILE": "",
+            },
+        )
+
+
+def _cancel_a_queued_job_then_a_finished_one(emulator: Emulator, env: dict[str, str]) -> None:
     running = submit(emulator)
     queued = submit(emulator)  # one worker: this one waits behind the first
     status = run(["status", queued], env)
