@@ -44,6 +44,18 @@ def batch_process(emulator: Emulator, args: list[str]) -> subprocess.Popen[bytes
     )
 
 
+def api_calls(emulator: Emulator) -> int:
+    return sum(emulator.stats()["requests"].values())
+
+
+def batch_process_busy(emulator: Emulator, args: list[str], calls: int) -> subprocess.Popen[bytes]:
+    """A batch process, returned once it has made ``calls`` API calls (or has ended)."""
+    target = api_calls(emulator) + calls
+    process = batch_process(emulator, args)
+    wait_for(lambda: process.poll() is not None or api_calls(emulator) >= target, timeout=60)
+    return process
+
+
 def kill_after(process: subprocess.Popen[bytes], seconds: float) -> None:
     time.sleep(seconds)
     process.kill()  # SIGKILL: no cleanup, no finally blocks
@@ -88,7 +100,11 @@ def test_killed_twice_then_resumed(tmp_path: Path, faults: list[str]) -> None:
         journal = tmp_path / "out.batch.sqlite"
         args = [str(path), "--out", str(out), "--model", FUSIONX, "--concurrency", "8"]
         for _ in range(2):
-            kill_after(batch_process(emu, args), chooser.uniform(0.8, 2.0))
+            # Kill mid-work whatever the machine's speed: after a random number of API calls
+            # from this process (submits, polls, downloads), plus a random moment.
+            kill_after(
+                batch_process_busy(emu, args, chooser.randint(1, 60)), chooser.uniform(0, 0.3)
+            )
         killed_states = {row["state"] for row in rows(journal)}
         assert killed_states - {"downloaded"}, "the kills came too late to interrupt anything"
 
