@@ -6,14 +6,13 @@ Both have the same methods and behaviour; every decision lives in ``_protocol``,
 
 from __future__ import annotations
 
-import asyncio
 import os
 import random
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
+from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar
 
 import httpx
@@ -42,6 +41,14 @@ class _InputModel(Protocol):
 
 # What the lifecycle accepts as inputs: a mapping, or a generated input model.
 Inputs: TypeAlias = Mapping[str, Any] | _InputModel
+
+
+def _asyncio() -> ModuleType:
+    # asyncio costs a tenth of `import runcomfy_client`; only the async client needs it, and
+    # by the time it runs an event loop has imported it already.
+    import asyncio
+
+    return asyncio
 
 
 def _model_id(model: str | ModelSchema) -> str:
@@ -597,7 +604,7 @@ class AsyncClient(_Common):
                 outcome = p.decide(call, attempt, self.retry, exc=exc)
             if isinstance(outcome, p.Retry):
                 p.log_retry(call, attempt, self.retry, outcome)
-                await asyncio.sleep(outcome.delay)
+                await _asyncio().sleep(outcome.delay)
                 attempt += 1
                 continue
             if isinstance(outcome, Exception):
@@ -614,9 +621,10 @@ class AsyncClient(_Common):
         if files:
             uploader = self.uploader
             assert uploader is not None
-            urls = await asyncio.gather(
+            aio = _asyncio()
+            urls = await aio.gather(
                 *(
-                    asyncio.to_thread(uploader.upload, Path(local.path), media=local.media)
+                    aio.to_thread(uploader.upload, Path(local.path), media=local.media)
                     for local in files
                 )
             )
@@ -663,7 +671,7 @@ class AsyncClient(_Common):
                     else None
                 )
                 raise waiter.deadline_error(status, outcome)
-            await asyncio.sleep(delay)
+            await _asyncio().sleep(delay)
 
     async def wait(
         self,
