@@ -158,6 +158,9 @@ def _without_annotations(schema: Any) -> Any:
     return kept
 
 
+_MAY_HOLD_FLOATS = (float, list, tuple, dict)  # isinstance: numpy's float64 is a float
+
+
 def _non_finite(value: Any) -> bool:
     """True when ``value`` holds a NaN or an infinity anywhere (JSON has no such numbers)."""
     if isinstance(value, float):
@@ -278,8 +281,12 @@ class Validator:
             return {}, [problem]
         payload: dict[str, Any] = {}
         problems: list[Problem] = []
+        explained: set[str] = set()  # fields already reported: no second message from jsonschema
         by_key, by_name, dimension_maps = self._by_key, self._by_name, self._dimension_maps
-        for given, value in inputs.items():
+        media_keys = self._media_keys
+        # One pass over the inputs: map names to keys, then the checks JSON Schema cannot make
+        # (NaN and infinities, which JSON cannot carry; media fields that are not URLs).
+        for given, raw in inputs.items():
             f = by_key.get(given) or by_name.get(given) if isinstance(given, str) else None
             if f is None:
                 problems.append(self._unknown(given))
@@ -288,7 +295,14 @@ class Validator:
             if key in payload:
                 problems.append(self._duplicate(f, inputs, given))
                 continue
-            payload[key] = self._coerce(f, value) if key in dimension_maps else value
+            value = self._coerce(f, raw) if key in dimension_maps else raw
+            payload[key] = value
+            if isinstance(value, _MAY_HOLD_FLOATS) and _non_finite(value):
+                explained.add(key)
+                problems.append(self._non_finite_problem(f, value))
+            elif key in media_keys and isinstance(value, str) and not is_url(value):
+                explained.add(key)
+                problems.append(self._media(f, value))
         for f in self._required:
             if f.key not in payload:
                 problems.append(
@@ -300,26 +314,6 @@ class Validator:
                         allowed=allowed_text(f),
                     )
                 )
-        explained: set[str] = set()
-        media_keys = self._media_keys
-        for key, value in payload.items():
-            if isinstance(value, (float, list, tuple, dict)) and _non_finite(value):
-                f = by_key[key]
-                explained.add(key)  # one clear message, not a range error beside it
-                problems.append(
-                    Problem(
-                        "invalid",
-                        f"{show_value(value)} is not a JSON number (NaN and infinities cannot "
-                        "be sent)",
-                        f.name,
-                        f.key,
-                        value,
-                        allowed=allowed_text(f),
-                    )
-                )
-            elif key in media_keys and isinstance(value, str) and not is_url(value):
-                explained.add(key)
-                problems.append(self._media(by_key[key], value))
         if not self._compiled.is_valid(payload):
             found = [self._translate(error) for error in self._compiled.iter_errors(payload)]
             # An enum miss already says what is allowed; a type error beside it is noise.
@@ -335,6 +329,16 @@ class Validator:
             order = self._order
             problems.sort(key=lambda p: order.get(p.key, -1) if p.key else -1)
         return payload, problems
+
+    def _non_finite_problem(self, f: Field, value: Any) -> Problem:
+        return Problem(
+            "invalid",
+            f"{show_value(value)} is not a JSON number (NaN and infinities cannot be sent)",
+            f.name,
+            f.key,
+            value,
+            allowed=allowed_text(f),
+        )
 
     def _duplicate(self, f: Field, inputs: Mapping[str, Any], again: str) -> Problem:
         first = next(given for given in inputs if given in (f.key, f.name))
