@@ -29,9 +29,10 @@ KEY = "bench-key"
 
 
 def start_emulator(
-    job_seconds: float = 0.0, workers: int = 16
+    job_seconds: float = 0.0, workers: int = 16, output_bytes: int | None = None
 ) -> tuple[subprocess.Popen[str], str]:
     """The emulator in its own process (its CPU and memory are not the client's)."""
+    padding = ["--output-bytes", str(output_bytes)] if output_bytes else []
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -45,6 +46,7 @@ def start_emulator(
             "--no-render",
             "--api-key",
             KEY,
+            *padding,
         ],
         stdout=subprocess.PIPE,
         text=True,

@@ -147,28 +147,10 @@ def download(size_mb: int = 500) -> list[Row]:
         return [
             (f"download of {size_mb} MB vs curl", "not measured: curl not found", "", ">= 0.8x")
         ]
-    from bench_client import KEY, image_url
+    from bench_client import image_url, start_emulator
 
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "runcomfy_client.cli",
-            "emulator",
-            "--job-seconds",
-            "0",
-            "--no-render",
-            "--api-key",
-            KEY,
-            "--output-bytes",
-            str(size_mb * 1024 * 1024),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    proc, base = start_emulator(output_bytes=size_mb * 1024 * 1024)
     try:
-        assert proc.stdout is not None
-        base = proc.stdout.readline().strip().removeprefix("listening on ")
         url = _output_url(base, image_url(base))
         # Three rounds each, alternating, best of each; into memory (/dev/shm) when there is
         # one, so the figure is the client's and not the disk's (which varies 3x run to run).

@@ -7,6 +7,7 @@ RunComfyError
 │   └── DuplicateModelError       two user files claim one model id
 ├── UnknownModelError             no schema for that model id (with did-you-mean)
 ├── InputValidationError          inputs fail the model's schema; nothing was sent
+├── BatchInputError               lines of a batch file are invalid; nothing was submitted
 ├── APIError                      the API answered with an error
 │   ├── BadRequestError           400 / 422: the server rejected the input
 │   ├── AuthenticationError       401, error_code 400004
@@ -42,6 +43,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "BatchInputError",
     "ConfigurationError",
     "DeadlineExceededError",
     "DownloadError",
@@ -288,3 +290,20 @@ class DownloadError(RunComfyError):
 
 class UploadError(RunComfyError):
     """A local file could not be uploaded by the configured uploader. No job was submitted."""
+
+
+class BatchInputError(RunComfyError, ValueError):
+    """Lines of a batch file are invalid; nothing was submitted.
+
+    ``problems`` holds one ``runcomfy_client.batch.LineProblem`` (line number and message) per
+    thing wrong; the message lists them, line by line.
+    """
+
+    def __init__(self, problems: Sequence[Any], *, shown: int = 50) -> None:
+        self.problems = list(problems)
+        lines = [f"  {p}" for p in self.problems[:shown]]
+        if len(self.problems) > shown:
+            lines.append(f"  ... and {len(self.problems) - shown} more")
+        count = len({p.line for p in self.problems})
+        noun = "line is" if count == 1 else "lines are"
+        super().__init__(f"{count} {noun} invalid; nothing was submitted:\n" + "\n".join(lines))

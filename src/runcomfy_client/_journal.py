@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._errors import ConfigurationError
+
+if TYPE_CHECKING:
+    import sqlite3
 
 __all__ = ["FINAL_STATES", "STATES", "Journal", "JournalRow"]
 
@@ -41,7 +43,6 @@ STATES = (
 FINAL_STATES = frozenset({"downloaded", "failed", "cancelled", "invalid"})
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS lines (
     line        INTEGER PRIMARY KEY,  -- line number in the batch file, from 1
     name        TEXT NOT NULL UNIQUE, -- the output folder: the line's id, else line-<n>
@@ -87,6 +88,8 @@ class Journal:
         if str(self.path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._lock()
+        import sqlite3  # only when a batch runs: the CLI's other verbs do not pay for it
+
         db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
@@ -153,12 +156,6 @@ class Journal:
         ).fetchone()
         return _row(found) if found else None
 
-    def counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(STATES, 0)
-        for state, count in self.db.execute("SELECT state, COUNT(*) FROM lines GROUP BY state"):
-            counts[state] = count
-        return counts
-
     # -- writing (each call is one committed transaction) -------------------------------------
 
     def add(self, lines: Sequence[tuple[int, str, str, str, str]]) -> None:
@@ -207,14 +204,6 @@ class Journal:
                 (time.time(), "interrupted between marking the submit and recording its id"),
             )
         return found
-
-    def get_meta(self, key: str) -> str | None:
-        found = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return found[0] if found else None
-
-    def set_meta(self, key: str, value: str) -> None:
-        with self._transaction():
-            self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self.db)

@@ -48,9 +48,11 @@ class AdaptiveLimit:
     def allowed(self) -> int:
         return max(1, int(self.limit))
 
-    def can_start(self) -> bool:
-        """True when another job may start now (below the limit and not paused)."""
-        return self.active < self.allowed and self.pause_left() <= 0
+    def can_start(self, *, submitting: bool = True) -> bool:
+        """True when another job may start now: below the limit, and (for a job that is about
+        to be submitted) not paused. A job re-attached by id sends no submit: no pause."""
+        paused = submitting and self.pause_left() > 0
+        return self.active < self.allowed and not paused
 
     def pause_left(self) -> float:
         return max(0.0, self._pause_until - self.clock())

@@ -34,6 +34,7 @@ from typing import Any
 
 from . import _errors as e
 from ._client import AsyncClient, Client
+from ._errors import BatchInputError
 from ._journal import FINAL_STATES, Journal, JournalRow
 from ._registry import Registry
 from ._throttle import AdaptiveLimit
@@ -71,19 +72,6 @@ class LineProblem:
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.message}"
-
-
-class BatchInputError(e.RunComfyError, ValueError):
-    """Lines of a batch file are invalid; nothing was submitted. ``problems`` lists them."""
-
-    def __init__(self, problems: Sequence[LineProblem], *, shown: int = 50) -> None:
-        self.problems = list(problems)
-        lines = [f"  {p}" for p in self.problems[:shown]]
-        if len(self.problems) > shown:
-            lines.append(f"  ... and {len(self.problems) - shown} more")
-        count = len({p.line for p in self.problems})
-        noun = "line is" if count == 1 else "lines are"
-        super().__init__(f"{count} {noun} invalid; nothing was submitted:\n" + "\n".join(lines))
 
 
 @dataclass(frozen=True)
@@ -392,10 +380,8 @@ class _LineRunner:
 
     async def _acquire(self, submitting: bool) -> None:
         async with self.condition:
-            while True:
+            while not self.limit.can_start(submitting=submitting):
                 pause = self.limit.pause_left() if submitting else 0.0
-                if self.limit.active < self.limit.allowed and pause <= 0:
-                    break
                 with contextlib.suppress(TimeoutError):  # a pause ended: look again
                     await asyncio.wait_for(self.condition.wait(), timeout=pause or None)
             self.limit.started()

@@ -123,7 +123,11 @@ class S3Uploader:
                 ExpiresIn=self.expires_in,
             )
         except (Boto3Error, BotoCoreError, ClientError) as exc:
-            raise UploadError(f"uploading {path} to {where} failed: {exc}") from None
+            raise UploadError(
+                f"uploading {path} to {where} failed: {exc}; check that the bucket exists and "
+                "that boto3's credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile) "
+                "and endpoint (AWS_ENDPOINT_URL or ?endpoint=) may write to it"
+            ) from None
         return url
 
     def _exists(self, s3: Any, key: str) -> bool:
@@ -158,7 +162,10 @@ class EmulatorUploader:
             response.raise_for_status()
             uploaded = response.json()["url"]
         except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
-            raise UploadError(f"uploading {path} to the emulator at {url} failed: {exc}") from None
+            raise UploadError(
+                f"uploading {path} to the emulator at {url} failed: {exc}; is the emulator "
+                "running there (`runcomfy-client emulator`, and RUNCOMFY_BASE_URL pointing at it)?"
+            ) from None
         if not isinstance(uploaded, str):
             raise UploadError(f"the emulator at {url} answered no URL for {path}")
         return uploaded

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..batch import Batch, BatchInputError, LineProblem, LineResult, check_batch
+from .. import _errors as e
+from .._journal import STATES
 from ._app import cli, echo_json, registry_from
 from ._display import choose_mode
 from ._exit import EXIT_CODES_HELP, INTERRUPTED, JOB_FAILED
@@ -18,17 +19,10 @@ from ._jobs_cmd import client_from
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
-# The order counts are shown in: where lines are, then where they ended.
-_SHOWN = (
-    "pending",
-    "submitting",
-    "submitted",
-    "completed",
-    "downloaded",
-    "failed",
-    "cancelled",
-    "uncertain",
-)
+    from ..batch import Batch, LineProblem, LineResult
+
+# Counts are shown in the journal's order of states (lines skipped as invalid never run).
+_SHOWN = tuple(state for state in STATES if state != "invalid")
 
 
 class _Counts:
@@ -117,12 +111,14 @@ def batch_command(
     Ctrl-C never makes the same line be paid for twice: the next run re-attaches submitted
     jobs, downloads only missing files, and reports lines whose submit was cut off as uncertain.
     """
+    from ..batch import Batch, check_batch  # the engine (and sqlite3) load for this verb only
+
     registry = registry_from(ctx)
     lines, problems = check_batch(
         file, registry=registry, model=model, uploads=upload_to is not None
     )
     if problems and not skip_invalid:
-        raise BatchInputError(problems)
+        raise e.BatchInputError(problems)
     for problem in problems:
         click.echo(f"skipped: {problem}", err=True)
     batch = Batch(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from .. import _errors as e
-from ..batch import BatchInputError
 
 OK = 0
 JOB_FAILED = 1
@@ -39,7 +38,7 @@ def exit_code_for(exc: BaseException) -> int:
             e.ConfigurationError,
             e.SchemaError,
             e.UploadError,  # a local file could not be uploaded: the job was never submitted
-            BatchInputError,
+            e.BatchInputError,
         ),
     ):
         return USAGE

@@ -140,7 +140,8 @@ def model_command(model: ModelSchema) -> click.Command:
             for name, value in params.items()
             if name in by_param and value is not None
         }
-        run_job(click.get_current_context(), model, flags, **_common_values(params))
+        common_values = {p.name: params[p.name] for p in common if p.name is not None}
+        run_job(click.get_current_context(), model, flags, **common_values)
 
     return click.Command(
         model.model_id,
@@ -151,11 +152,6 @@ def model_command(model: ModelSchema) -> click.Command:
         short_help=_short(model),
         context_settings=_CONTEXT,
     )
-
-
-def _common_values(params: dict[str, Any]) -> dict[str, Any]:
-    names = ("sets", "input_file", "out", "no_wait", "timeout", "upload_to", "as_json")
-    return {name: params[name] for name in names}
 
 
 def _short(model: ModelSchema) -> str:
