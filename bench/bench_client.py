@@ -85,9 +85,9 @@ def raw_job(http: httpx.Client, base: str, url: str, seed: int, folder: Path) ->
 
 
 def per_job(base: str, url: str, jobs: int) -> dict[str, float]:
-    from runcomfy_client import Client, PollingPolicy
+    from runcomfy_client import Client, PollingPolicy, PollingSettings
 
-    polling = PollingPolicy(first_interval=0.01, min_interval=0.01, learn=False)
+    polling = PollingPolicy(PollingSettings.with_interval(0.01), learn=False)
     raw_times, client_times = [], []
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -146,11 +146,9 @@ def _in_flight(base: str, url: str, n: int, which: str) -> dict[str, float]:
         await http.get(f"{base}/v1/requests/{rid}/result", headers=headers)
 
     async def main() -> float:
-        from runcomfy_client import AsyncClient, PollingPolicy
+        from runcomfy_client import AsyncClient, PollingPolicy, PollingSettings
 
-        polling = PollingPolicy(
-            first_interval=0.25, min_interval=0.25, max_interval=0.25, learn=False
-        )
+        polling = PollingPolicy(PollingSettings.with_interval(0.25), learn=False)
         http = httpx.AsyncClient(timeout=timeout, limits=limits)
         async with (
             http,

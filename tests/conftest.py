@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,26 @@ from runcomfy_client import Registry
 
 FUSIONX = "community/wan-2-1/fusionx/image-to-video"
 INPAINT = "community/wan-2-2/fun-inpaint"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _polling_for_tests(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Clients built without a polling policy read these (subprocesses too): emulator jobs take
+    a fraction of real ones, so poll at a matching pace; and nothing a test learns may reach
+    the user's real cache folder."""
+    wanted = {
+        "RUNCOMFY_POLL_INTERVAL": "0.1",
+        "RUNCOMFY_CACHE_DIR": str(tmp_path_factory.mktemp("user-cache")),
+        "RUNCOMFY_NO_CACHE": "",
+    }
+    saved = {name: os.environ.get(name) for name in wanted}
+    os.environ.update(wanted)
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from runcomfy_client import (
     JobFailedError,
     NotFoundError,
     PollingPolicy,
+    PollingSettings,
     Queued,
     RetryPolicy,
     RunComfyError,
@@ -32,9 +33,7 @@ from runcomfy_client.emulator import Emulator
 
 from .conftest import INPAINT, png_bytes, wait_for
 
-FAST_POLL = PollingPolicy(
-    first_interval=0.02, min_interval=0.02, queue_interval=0.02, max_interval=0.1, learn=False
-)
+FAST_POLL = PollingPolicy(PollingSettings.with_interval(0.02), learn=False)
 FAST_RETRY = RetryPolicy(max_retries=6, backoff_base=0.01, backoff_max=0.05, retry_after_max=0.05)
 
 

@@ -16,3 +16,11 @@ def test_fixtures_run_a_job_on_the_session_emulator(
     result = runcomfy_client.run(FUSIONX, {"prompt": "p", "image": image, "resolution": "480x480"})
     assert result.video is not None
     assert result.video.startswith(runcomfy_emulator.base_url)
+
+
+def test_the_fixtures_poll_at_the_emulators_pace(
+    runcomfy_client: Client, runcomfy_emulator: Emulator
+) -> None:
+    # Emulator jobs take a fraction of real ones: polling them every 3 s would make each test
+    # wait seconds per job.
+    assert runcomfy_client.polling.settings.interval == runcomfy_emulator.config.job_seconds / 4

@@ -1,4 +1,4 @@
-"""The pure decision objects: polling, retry timing, error mapping, download naming."""
+"""The pure decision objects: retry timing, error mapping, download naming (polling: test_polling.py)."""
 
 from __future__ import annotations
 
@@ -14,14 +14,9 @@ from runcomfy_client import (
     AuthenticationError,
     BadRequestError,
     Client,
-    Completed,
-    InProgress,
     InsufficientBalanceError,
     NotFoundError,
     PermissionDeniedError,
-    PollingPolicy,
-    PollObservation,
-    Queued,
     ResponseDecodeError,
     RetryPolicy,
     ServerError,
@@ -30,110 +25,8 @@ from runcomfy_client import (
 from runcomfy_client._download import plan_targets, safe_name
 from runcomfy_client._protocol import Call, error_from_response
 from runcomfy_client._retry import parse_retry_after
-from runcomfy_client._waiting import Waiter
 
 from .conftest import INPAINT
-
-# -- polling ---------------------------------------------------------------------------------
-
-
-def test_first_check_is_quick() -> None:
-    policy = PollingPolicy()
-    assert policy.next_delay(PollObservation("in_queue", elapsed=0.0, queue_position=5)) == 0.5
-
-
-def test_queued_further_back_waits_longer_within_bounds() -> None:
-    policy = PollingPolicy()
-    near = policy.next_delay(PollObservation("in_queue", 10.0, queue_position=0))
-    far = policy.next_delay(PollObservation("in_queue", 10.0, queue_position=8))
-    very_far = policy.next_delay(PollObservation("in_queue", 10.0, queue_position=500))
-    assert near < far < very_far == policy.max_interval
-
-
-def test_a_queue_seen_moving_fast_is_followed_closely_a_slow_one_left_alone() -> None:
-    policy = PollingPolicy()
-    fast = policy.next_delay(PollObservation("in_queue", 10.0, queue_position=40, queue_rate=32))
-    slow = policy.next_delay(PollObservation("in_queue", 10.0, queue_position=40, queue_rate=0.05))
-    unknown = policy.next_delay(PollObservation("in_queue", 10.0, queue_position=40))
-    assert fast == pytest.approx(0.5 * 41 / 32)  # half the expected wait
-    assert slow == unknown == policy.max_interval
-
-
-def test_waiter_measures_the_queue_rate_and_shares_it_with_the_models_jobs() -> None:
-    now = [0.0]
-    policy = PollingPolicy()
-    waiter = Waiter("r1", "m", policy, clock=lambda: now[0])
-    waiter.next_delay(Queued("r1", "in_queue", position=40))
-    now[0] = 1.0
-    first = waiter.next_delay(Queued("r1", "in_queue", position=24))  # 16 jobs left in 1 s
-    assert first == pytest.approx(0.5 * 25 / 16)
-    assert policy.queue_rate("m") == pytest.approx(16.0)
-    newcomer = Waiter("r2", "m", policy, clock=lambda: now[0])
-    now[0] = 5.0
-    # A new job of the same model far back in the queue uses what the first one learned.
-    assert newcomer.next_delay(Queued("r2", "in_queue", position=63)) < 5
-
-
-def test_waiter_counts_running_time_from_the_last_check_that_saw_the_job_queued() -> None:
-    # Seen queued at t=10, running at t=25: it may have run for 15 s already. Expecting the
-    # end from t=25 instead would make every late queue check a late completion check.
-    now = [10.0]
-    policy = PollingPolicy()
-    for seconds in (100.0, 100.0, 100.0):
-        policy.record("m", seconds)
-    waiter = Waiter("r", "m", policy, clock=lambda: now[0])
-    waiter.next_delay(Queued("r", "in_queue", position=0))
-    now[0] = 25.0
-    waiter.next_delay(InProgress("r", "in_progress"))
-    assert waiter.running_since == 10.0
-    now[0] = 95.0  # 85 s since it may have started: inside the expected end's window
-    assert waiter.next_delay(InProgress("r", "in_progress")) <= policy.near_end_interval
-    now[0] = 126.0
-    waiter.next_delay(Completed("r", "completed"))
-    mean, _ = policy.expected("m") or (0.0, 0.0)
-    assert mean == pytest.approx(100.0 + 0.3 * (108.5 - 100.0))  # learned from the midpoint
-
-
-def test_running_unknown_duration_polls_a_share_of_running_time() -> None:
-    policy = PollingPolicy()
-    delays = [
-        policy.next_delay(PollObservation("in_progress", t, running_for=t))
-        for t in (1, 20, 60, 3600)
-    ]
-    assert delays == sorted(delays)
-    assert delays[1] == pytest.approx(2.0)
-    assert delays[-1] == policy.max_interval
-
-
-def test_learned_duration_sleeps_through_then_polls_near_the_end() -> None:
-    policy = PollingPolicy()
-    for seconds in (120, 118, 124, 121):
-        policy.record("m", seconds)
-    mean, _spread = policy.expected("m") or (0, 0)
-    assert 115 < mean < 125
-    early = policy.next_delay(PollObservation("in_progress", 5, running_for=5, model_id="m"))
-    assert early > 40
-    late = policy.next_delay(PollObservation("in_progress", 119, running_for=119, model_id="m"))
-    assert late <= policy.near_end_interval
-    overdue = policy.next_delay(
-        PollObservation("in_progress", 4000, running_for=4000, model_id="m")
-    )
-    assert 0 < overdue <= policy.near_end_interval
-
-
-def test_policy_never_gives_up_and_never_spins() -> None:
-    policy = PollingPolicy()
-    for elapsed in (0, 0.1, 299, 301, 10_000, 1e7):
-        for status in ("in_queue", "in_progress"):
-            delay = policy.next_delay(PollObservation(status, elapsed, running_for=elapsed))
-            assert policy.min_interval <= delay <= policy.max_interval
-
-
-def test_learning_can_be_turned_off() -> None:
-    policy = PollingPolicy(learn=False)
-    policy.record("m", 100)
-    assert policy.expected("m") is None
-
 
 # -- retry timing ----------------------------------------------------------------------------
 

@@ -43,7 +43,8 @@ from ._errors import (
     UnknownModelError,
     UploadError,
 )
-from ._polling import PollingPolicy, PollObservation
+from ._polling import PollingPolicy, PollingSettings, PollObservation
+from ._polling_memory import PollingMemory
 from ._registry import Field, ModelSchema, Registry
 from ._retry import RetryPolicy
 from ._types import (
@@ -107,7 +108,9 @@ __all__ = [
     "Output",
     "PermissionDeniedError",
     "PollObservation",
+    "PollingMemory",
     "PollingPolicy",
+    "PollingSettings",
     "Problem",
     "Queued",
     "RateLimitError",

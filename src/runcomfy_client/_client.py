@@ -20,7 +20,7 @@ import httpx
 from . import _protocol as p
 from ._download import ProgressCallback, download_async, download_sync, plan_targets
 from ._errors import JobError
-from ._polling import PollingPolicy
+from ._polling import PollingPolicy, default_policy
 from ._registry import ModelSchema, Registry
 from ._retry import RetryPolicy, parse_retry_after
 from ._types import CancelOutcome, JobStatus, Result, parse_status
@@ -89,7 +89,7 @@ class _Common:
             )
         self._settings = p.Settings.resolve(api_key, base_url, timeout, retry)
         self.registry = registry if registry is not None else Registry(schema_dirs)
-        self.polling = polling if polling is not None else PollingPolicy()
+        self.polling = polling if polling is not None else default_policy(self.base_url)
         self.uploader = uploader
         self._rng = random.Random()  # noqa: S311 - jitter only
         # Told of every answer's status (and Retry-After), so a batch can slow all its jobs.
@@ -305,7 +305,11 @@ class Client(_Common):
         self.close()
 
     def close(self) -> None:
-        """Close the connections (not those of an ``http_client`` you passed in)."""
+        """Close the connections (not those of an ``http_client`` you passed in).
+
+        What polling learned is written to the user's cache now (see ``PollingMemory``).
+        """
+        self.polling.flush()
         if self._owns_http:
             self._http.close()
 
@@ -588,6 +592,7 @@ class AsyncClient(_Common):
         await self.aclose()
 
     async def aclose(self) -> None:
+        self.polling.flush()
         if self._owns_http:
             await self._http.aclose()
 

@@ -1,19 +1,87 @@
 """How long to wait before the next status check: a pure policy, tested on its own.
 
-RunComfy's own client polls every 3 s and gives up after 300 s, which a long video job
-outlives. This policy checks soon after submitting, backs off while the job is queued (more the
-further back it is), and while it runs polls at a share of its running time, so the delay
-between completion and its detection stays a small fraction of the job's length. It learns how
-long each model's jobs take and then sleeps through most of a job, polling closely only around
-the time it is expected to end. It never gives up: deadlines are the caller's choice.
+RunComfy's own client checks a job's status every 3 s. This policy is never busier than that
+loop: after one immediate check, its n-th next check is never earlier than 3n seconds after the
+job was submitted (or re-attached), so whatever happens it makes at most one request more than
+the 3 s loop on the same job. Within that budget:
+
+- **queued**: back off while ``queue_position`` does not move (at most one check per interval,
+  and never more than twice the interval apart at position 0 while the queue's pace is
+  unknown); once the pace is known (seen on this job, or learned from the model's earlier
+  jobs) check about halfway to the expected start;
+- **running, model unknown** (cold): check every interval, exactly as the 3 s loop would;
+- **running, running time learned** (warm): check early for a fast failure, then at doubling
+  running times (3, 6, 12, 24 s ...) and densely (every ``near_end_interval``) from a margin
+  before the usual running time on; a job that outlives its model's usual time is never left
+  more than the interval between checks.
+
+What it learns (running times and queue pace per model) lives in a :class:`PollingMemory`,
+which a client keeps in the user's cache folder so the next process starts warm. It never gives
+up: deadlines are the caller's choice.
 """
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field
+import math
+import os
+from dataclasses import dataclass, fields, replace
+from urllib.parse import urlsplit
 
-__all__ = ["PollObservation", "PollingPolicy"]
+from ._errors import ConfigurationError
+from ._polling_memory import PollingMemory
+from ._protocol import is_loopback
+
+__all__ = ["PollObservation", "PollingPolicy", "PollingSettings", "default_policy"]
+
+INTERVAL_ENV = "RUNCOMFY_POLL_INTERVAL"
+
+# Positions beyond this are treated as this far back: the arithmetic stays in floats' range.
+_FAR_BACK = 1_000_000
+# A warm check may be put off while the expected lateness it risks (chance the job ends in the
+# gap, times half the gap) stays under this share of near_end_interval.
+_LATENESS = 0.03
+
+
+@dataclass(frozen=True)
+class PollingSettings:
+    """The policy's fixed numbers, in seconds. ``scaled()`` changes all of them at once."""
+
+    interval: float = 3.0
+    """The fixed loop the policy never out-polls: at most one check per interval on average."""
+    near_end_interval: float = 2.0
+    """Between checks around a warm model's usual running time (mean delay about half this)."""
+    max_interval: float = 60.0
+    """The longest gap between two checks, however long a job is expected to take."""
+    max_queue_interval: float = 15.0
+    """The longest gap while queued and the queue's pace is unknown."""
+    queue_backoff: float = 1.5
+    """Each check that finds the queue position unchanged stretches the next gap by this."""
+    max_running_time: float = 6 * 3600.0
+    """Ceiling on a learned running time: one runaway job cannot make the policy sleep for hours."""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"PollingSettings.{f.name} must be positive, not {value!r}")
+        if self.queue_backoff < 1:
+            raise ValueError("PollingSettings.queue_backoff must be at least 1")
+
+    def scaled(self, factor: float) -> PollingSettings:
+        """Every duration multiplied by ``factor``: 0.1 polls a ten-times-faster world.
+
+        For the emulator, whose jobs take a fraction of real ones (tests, demos, benchmarks).
+        """
+        if not (math.isfinite(factor) and factor > 0):
+            raise ValueError(f"the scale factor must be a positive number, not {factor!r}")
+        durations = {f.name: getattr(self, f.name) * factor for f in fields(self)}
+        durations.pop("queue_backoff")
+        return replace(self, **durations)
+
+    @classmethod
+    def with_interval(cls, interval: float) -> PollingSettings:
+        """The defaults scaled so that the fixed loop's interval is ``interval`` seconds."""
+        return cls().scaled(interval / cls.interval)
 
 
 @dataclass(frozen=True)
@@ -25,103 +93,166 @@ class PollObservation:
     elapsed: float
     """Seconds since the job was submitted (or re-attached)."""
     running_for: float | None = None
-    """Seconds since the job was first seen in progress; None while queued."""
+    """Seconds since the job may have started running (the last check that saw it queued, or
+    the submit); None while queued."""
     queue_position: int | None = None
     model_id: str | None = None
     queue_rate: float | None = None
     """Jobs per second leaving the queue ahead of this one, as this job has seen it move."""
+    queue_moved: int = 0
+    """How many places this job has moved up since it was first seen queued."""
+    checks: int = 1
+    """Status checks made so far, including the one being answered."""
+    at_position_for: float = 0.0
+    """Seconds since this queue position was first seen."""
+    unchanged: int = 0
+    """Checks since then that found the same position."""
+    started_within: float = 0.0
+    """How long the window was in which the job started (between the last check that saw it
+    queued, or the submit, and the first that saw it running)."""
 
 
-@dataclass
-class _Estimate:
+@dataclass(frozen=True)
+class _RunningTime:
+    """A model's running time as a normal distribution: ``spread`` is a mean absolute
+    deviation (about 0.8 of a standard deviation), never narrower than ``floor``."""
+
     mean: float
     spread: float
-    count: int = 1
+    floor: float
+    started_within: float = 0.0  # the start is uniform in a window this long
+
+    def ended_by(self, t: float) -> float:
+        sigma = math.hypot(max(self.spread * 1.25, self.floor), self.started_within / math.sqrt(12))
+        return 0.5 * (1 + math.erf((t - self.mean) / (sigma * math.sqrt(2))))
+
+    def lateness(self, running: float, gap: float) -> float:
+        """Expected lateness of a check ``gap`` from now: P(ends in the gap | still running) *
+        gap / 2."""
+        left = 1 - self.ended_by(running)
+        if left <= 1e-12:
+            return gap  # far past its usual end: the chance is all in the gap
+        chance = (self.ended_by(running + gap) - self.ended_by(running)) / left
+        return chance * gap / 2
 
 
-@dataclass
 class PollingPolicy:
     """Next delay from an observation. Thread-safe; one instance may serve many jobs.
 
-    - first check after ``first_interval``;
-    - queued: half the expected wait for the jobs ahead, at the rate the queue is seen to move
-      (this job's own observations, else what recent jobs of the model saw), else
-      ``queue_interval`` per job ahead; always between ``min_interval`` and ``max_interval``;
-    - running, duration unknown: ``proportion`` of the running time, within the bounds;
-    - running, duration learned: sleep towards the expected end, then poll every
-      ``near_end_interval``.
+    ``settings`` are the fixed numbers (:class:`PollingSettings`); ``memory`` what has been
+    learned (a :class:`PollingMemory`: in this process only unless it was given a file; the
+    clients give theirs the user's cache file). ``learn=False`` keeps the memory as it is.
     """
 
-    first_interval: float = 0.5
-    min_interval: float = 0.5
-    max_interval: float = 15.0
-    queue_interval: float = 1.0
-    proportion: float = 0.1
-    near_end_interval: float = 2.0
-    learn: bool = True
-    _estimates: dict[str, _Estimate] = field(default_factory=dict, repr=False)
-    _queue_rates: dict[str, float] = field(default_factory=dict, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    def __init__(
+        self,
+        settings: PollingSettings | None = None,
+        *,
+        memory: PollingMemory | None = None,
+        learn: bool = True,
+    ) -> None:
+        self.settings = settings if settings is not None else PollingSettings()
+        self.memory = memory if memory is not None else PollingMemory()
+        self.learn = learn
+
+    def __repr__(self) -> str:
+        return f"PollingPolicy({self.settings!r}, memory={self.memory!r}, learn={self.learn})"
 
     def next_delay(self, obs: PollObservation) -> float:
         """Seconds to wait before the next status check."""
-        if obs.status == "in_queue":
-            ahead = obs.queue_position if obs.queue_position is not None else 1
-            rate = obs.queue_rate or self.queue_rate(obs.model_id)
-            # With a known rate, check again about halfway to the expected start: a queue that
-            # moves fast (short jobs, many workers) is followed closely, a slow one left alone.
-            delay = 0.5 * (1 + ahead) / rate if rate else self.queue_interval * (1 + ahead)
-            if obs.elapsed < self.first_interval * 2:
-                delay = min(delay, self.first_interval)
-            return self._bound(delay)
+        wanted = self._queued(obs) if obs.status == "in_queue" else self._running(obs)
+        # The budget: the next check is number checks + 1, and check n + 1 may not come before
+        # n intervals have passed. The first check is the free one.
+        budget = self.settings.interval * obs.checks - obs.elapsed
+        return max(wanted, budget)
+
+    def _queued(self, obs: PollObservation) -> float:
+        s = self.settings
+        ahead = min(obs.queue_position or 0, _FAR_BACK)
+        # While the position does not move, each check stretches the next gap; at position 0
+        # the job may start at any moment, so the gap stays short.
+        cap = 2 * s.interval if ahead == 0 else s.max_queue_interval
+        backoff = max(s.interval, min(s.interval * s.queue_backoff ** min(obs.unchanged, 64), cap))
+        rate = obs.queue_rate
+        if obs.queue_moved < 2:
+            # One move, seen some time after it happened, says little: trust the model's
+            # earlier jobs first.
+            rate = self.memory.queue_rate(obs.model_id) or rate
+        if not rate:
+            return backoff
+        # The pace is known: about halfway to the expected start.
+        left = (ahead + 1) / rate - obs.at_position_for
+        return min(s.max_interval, max(left / 2, backoff))
+
+    def _running(self, obs: PollObservation) -> float:
+        s = self.settings
+        known = self.expected(obs.model_id)
+        if known is None:
+            return s.interval  # nothing known: the fixed loop's own cadence
+        mean, spread = known
         running = obs.running_for if obs.running_for is not None else obs.elapsed
-        estimate = self.expected(obs.model_id)
-        if estimate is not None:
-            mean, spread = estimate
-            earliest = mean - 2 * spread - running
-            if earliest > self.near_end_interval:
-                # Sleep through most of what is left; the gap halves as the end approaches.
-                return max(self.min_interval, earliest * 0.75)
-            return self._bound(min(self.near_end_interval, max(self.min_interval, spread)))
-        return self._bound(max(self.first_interval, self.proportion * running))
+        # The start lies somewhere in a window: count from its middle, and widen the spread.
+        within = min(obs.started_within, running)
+        # At most as long again as the job has run: a fast failure, or a model that got much
+        # faster, is still seen in good time.
+        gap = min(max(2 * s.interval, running), s.max_interval)
+        if running >= mean:
+            gap = min(gap, s.interval)  # overdue: never sparser than the fixed loop
+        # The longest gap whose expected lateness stays small: long while the job is far from
+        # its usual end, short (down to near_end_interval) around it.
+        ends = _RunningTime(mean, spread, floor=s.near_end_interval / 2, started_within=within)
+        allowed = s.near_end_interval * _LATENESS
+        while gap > s.near_end_interval and ends.lateness(running - within / 2, gap) > allowed:
+            gap *= 0.8
+        return max(gap, s.near_end_interval)
 
-    def _bound(self, delay: float) -> float:
-        return min(self.max_interval, max(self.min_interval, delay))
+    # -- what is learned ---------------------------------------------------------------------
 
-    def record(self, model_id: str | None, running_seconds: float) -> None:
-        """Learn from a finished job how long this model's jobs run."""
-        if not self.learn or model_id is None or running_seconds <= 0:
-            return
-        with self._lock:
-            known = self._estimates.get(model_id)
-            if known is None:
-                self._estimates[model_id] = _Estimate(running_seconds, running_seconds * 0.2)
-                return
-            weight = 0.3
-            error = abs(running_seconds - known.mean)
-            known.mean += weight * (running_seconds - known.mean)
-            known.spread += weight * (error - known.spread)
-            known.count += 1
+    def record(self, model_id: str | None, running_seconds: float, unsure: float = 0.0) -> None:
+        """Learn from a finished job how long this model's jobs run (give or take ``unsure``)."""
+        if self.learn and model_id is not None:
+            seconds = min(running_seconds, self.settings.max_running_time)
+            self.memory.record_running(model_id, seconds, unsure)
 
     def record_queue_rate(self, model_id: str | None, rate: float) -> None:
         """Learn how fast a model's queue moves (jobs per second), shared by its jobs."""
-        if not self.learn or model_id is None or rate <= 0:
-            return
-        with self._lock:
-            known = self._queue_rates.get(model_id)
-            self._queue_rates[model_id] = rate if known is None else known + 0.3 * (rate - known)
-
-    def queue_rate(self, model_id: str | None) -> float | None:
-        """The learned rate at which the model's queue moves, in jobs per second."""
-        if model_id is None:
-            return None
-        with self._lock:
-            return self._queue_rates.get(model_id)
+        if self.learn and model_id is not None:
+            self.memory.record_queue_rate(model_id, rate)
 
     def expected(self, model_id: str | None) -> tuple[float, float] | None:
         """(mean, spread) of the model's running time once learned, else None."""
-        if model_id is None:
+        known = self.memory.running_time(model_id)
+        if known is None:
             return None
-        with self._lock:
-            known = self._estimates.get(model_id)
-            return (known.mean, known.spread) if known else None
+        mean, spread = known
+        ceiling = self.settings.max_running_time
+        return min(mean, ceiling), min(spread, ceiling)
+
+    def queue_rate(self, model_id: str | None) -> float | None:
+        """The learned rate at which the model's queue moves, in jobs per second."""
+        return self.memory.queue_rate(model_id)
+
+    def flush(self) -> None:
+        """Write what was learned to the memory's file now (clients do it when closed)."""
+        self.memory.flush()
+
+
+def default_policy(base_url: str) -> PollingPolicy:
+    """A client's policy when it is given none.
+
+    ``RUNCOMFY_POLL_INTERVAL`` (seconds) scales every interval (for the emulator, whose jobs
+    take a fraction of real ones). What is learned about the real API is kept in the user's
+    cache; what is learned from a server on loopback (the emulator) stays in the process.
+    """
+    settings = PollingSettings()
+    text = os.environ.get(INTERVAL_ENV, "").strip()
+    if text:
+        try:
+            settings = PollingSettings.with_interval(float(text))
+        except ValueError:
+            raise ConfigurationError(
+                f"{INTERVAL_ENV} must be a positive number of seconds, not {text!r}"
+            ) from None
+    host = urlsplit(base_url).hostname or ""
+    memory = PollingMemory() if is_loopback(host) else PollingMemory.user_cache(host)
+    return PollingPolicy(settings, memory=memory)

@@ -32,9 +32,13 @@ class Waiter:
         # earliest (so the end is never expected too late); learning uses the middle.
         self.running_since: float | None = None
         self.started_mid: float | None = None
+        self.started_within = 0.0
         self.last_queued: float | None = None
         self.last: JobStatus | None = None
+        self.checks = 0  # status answers seen, for the policy's request budget
+        self.last_check: float | None = None
         self.queued_at: tuple[float, int] | None = None  # first (time, position) seen queued
+        self.position: tuple[int | None, float, int] | None = None  # (position, since, repeats)
 
     def changed(self, status: JobStatus) -> bool:
         """Whether ``status`` differs from the last one seen (state or queue position)."""
@@ -51,42 +55,70 @@ class Waiter:
     def next_delay(self, status: JobStatus) -> float | None:
         """Seconds until the next check; None when the job has ended."""
         now = self.clock()
+        previous, self.last_check = self.last_check, now
+        self.checks += 1
         if status.done:
             if self.started_mid is not None and status.status == "completed":
-                self.policy.record(self.model_id, now - self.started_mid)
+                # It ended between the previous check and this one: learn from the middle, and
+                # say how uncertain that is (half of each window).
+                ended = now if previous is None else (previous + now) / 2
+                unsure = (self.started_within + (now - ended) * 2) / 2
+                self.policy.record(self.model_id, ended - self.started_mid, unsure)
             return None
         if isinstance(status, Queued):
             self.last_queued = now
+            self._note_position(status.position, now)
         elif self.running_since is None:
             earliest = self.last_queued if self.last_queued is not None else self.started
             self.running_since = earliest
             self.started_mid = (earliest + now) / 2
+            self.started_within = now - earliest
+            self._learn_queue_wait()
+        at = self.position
+        first = self.queued_at
         observation = PollObservation(
             queue_rate=self._queue_rate(status, now),
+            queue_moved=0 if first is None or at is None or at[0] is None else first[1] - at[0],
             status="in_queue" if isinstance(status, Queued) else "in_progress",
             elapsed=now - self.started,
             running_for=None if self.running_since is None else now - self.running_since,
             queue_position=status.position if isinstance(status, Queued) else None,
             model_id=self.model_id,
+            checks=self.checks,
+            at_position_for=0.0 if at is None else now - at[1],
+            unchanged=0 if at is None else at[2],
+            started_within=self.started_within,
         )
         delay = self.policy.next_delay(observation)
         left = self.time_left()
         return delay if left is None else max(0.0, min(delay, left))
 
+    def _note_position(self, position: int | None, now: float) -> None:
+        if self.queued_at is None and position is not None:
+            self.queued_at = (now, position)
+        at = self.position
+        if at is not None and at[0] == position:
+            self.position = (position, at[1], at[2] + 1)
+        else:
+            self.position = (position, now, 0)
+
     def _queue_rate(self, status: JobStatus, now: float) -> float | None:
         """Jobs per second the queue ahead has moved since this job was first seen queued."""
-        if not isinstance(status, Queued) or status.position is None:
-            return None
-        if self.queued_at is None:
-            self.queued_at = (now, status.position)
+        if not isinstance(status, Queued) or status.position is None or self.queued_at is None:
             return None
         since, first = self.queued_at
         moved = first - status.position
         if moved <= 0 or now <= since:
             return None
-        rate = moved / (now - since)
-        self.policy.record_queue_rate(self.model_id, rate)
-        return rate
+        return moved / (now - since)
+
+    def _learn_queue_wait(self) -> None:
+        """On leaving the queue: the jobs ahead, and this one, started in the time it waited."""
+        if self.queued_at is None or self.started_mid is None:
+            return
+        since, first = self.queued_at
+        if self.started_mid > since:
+            self.policy.record_queue_rate(self.model_id, (first + 1) / (self.started_mid - since))
 
     def time_left(self) -> float | None:
         if self.timeout is None:

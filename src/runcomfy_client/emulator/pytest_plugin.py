@@ -19,7 +19,17 @@ import pytest
 
 if TYPE_CHECKING:
     from .._client import AsyncClient, Client
+    from .._polling import PollingPolicy
     from ._runner import Emulator
+
+
+def _polling_for(emulator: Emulator) -> PollingPolicy:
+    """Poll at a quarter of the emulator's job time: its jobs take a fraction of real ones, so
+    the real API's 3 s pace would make every test wait seconds per job."""
+    from .._polling import PollingPolicy, PollingSettings
+
+    interval = min(3.0, max(0.01, emulator.config.job_seconds / 4))
+    return PollingPolicy(PollingSettings.with_interval(interval))
 
 
 @pytest.fixture(scope="session")
@@ -42,7 +52,11 @@ def runcomfy_client(runcomfy_emulator: Emulator) -> Iterator[Client]:
     """A :class:`Client` talking to the session's emulator."""
     from .._client import Client
 
-    with Client(base_url=runcomfy_emulator.base_url, api_key=runcomfy_emulator.api_key) as client:
+    with Client(
+        base_url=runcomfy_emulator.base_url,
+        api_key=runcomfy_emulator.api_key,
+        polling=_polling_for(runcomfy_emulator),
+    ) as client:
         yield client
 
 
@@ -52,6 +66,8 @@ async def runcomfy_async_client(runcomfy_emulator: Emulator) -> AsyncIterator[As
     from .._client import AsyncClient
 
     async with AsyncClient(
-        base_url=runcomfy_emulator.base_url, api_key=runcomfy_emulator.api_key
+        base_url=runcomfy_emulator.base_url,
+        api_key=runcomfy_emulator.api_key,
+        polling=_polling_for(runcomfy_emulator),
     ) as client:
         yield client
