@@ -20,6 +20,7 @@ sys.path.insert(0, str(HERE))
 
 import bench_batch  # noqa: E402
 import bench_client  # noqa: E402
+import bench_derive  # noqa: E402
 import bench_misc  # noqa: E402
 import bench_polling  # noqa: E402
 
@@ -76,6 +77,7 @@ def main() -> None:
         ("validation", bench_misc.validation),
         ("import", bench_misc.import_time),
         ("codegen", bench_misc.codegen),
+        ("derive", bench_derive.derive_rows),
         ("download", bench_misc.download),
         ("batch", bench_batch.batch_rows),
     ]

@@ -9,6 +9,7 @@ stops loading with the file and JSON pointer. The normalised schema must pass Dr
 from __future__ import annotations
 
 import copy
+import json
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -119,18 +120,49 @@ def normalise(raw: Any, *, file: str | None = None) -> dict[str, Any]:
         raise SchemaError(
             "a model's input schema needs a 'properties' object", file=file, pointer="/properties"
         )
+    _check_meta(schema, file)
+    return schema
+
+
+def _check_meta(schema: dict[str, Any], file: str | None) -> None:
+    """Draft 2020-12's ``check_schema``, one property shape at a time.
+
+    The meta-schema check costs about a millisecond per property (its ``$dynamicRef``s), and a
+    schema derived from a big workflow has hundreds. Properties differ mostly in annotations
+    (title, description, default, ``x-`` notes), whose only meta rule is "title and description
+    are strings": each distinct shape without them is checked once.
+    """
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import SchemaError as MetaError
 
-    try:
-        Draft202012Validator.check_schema(schema)
-    except MetaError as exc:
-        raise SchemaError(
-            f"not valid JSON Schema (Draft 2020-12): {exc.message}",
-            file=file,
-            pointer=_pointer(tuple(exc.absolute_path)),
-        ) from None
-    return schema
+    def check(part: Any, where: tuple[str | int, ...]) -> None:
+        try:
+            Draft202012Validator.check_schema(part)
+        except MetaError as exc:
+            raise SchemaError(
+                f"not valid JSON Schema (Draft 2020-12): {exc.message}",
+                file=file,
+                pointer=_pointer((*where, *exc.absolute_path)),
+            ) from None
+
+    properties = schema["properties"]
+    check({**schema, "properties": {}}, ())
+    seen: set[str] = set()
+    for key, prop in properties.items():
+        shape = prop
+        if isinstance(prop, dict):
+            for word in ("title", "description"):
+                if word in prop and not isinstance(prop[word], str):
+                    check({word: prop[word]}, ("properties", key))
+            shape = {
+                k: v
+                for k, v in prop.items()
+                if k not in ("title", "description", "default") and not k.startswith("x-")
+            }
+        digest = json.dumps(shape, sort_keys=True, default=repr)
+        if digest not in seen:
+            seen.add(digest)
+            check(shape, ("properties", key))
 
 
 def media_kind(key: str, prop: Mapping[str, Any]) -> str | None:
@@ -198,6 +230,14 @@ def _type_ok(value: Any, kind: Any) -> bool:
     return False
 
 
+def _enum_mark(value: Any) -> tuple[type, Any]:
+    try:
+        hash(value)
+    except TypeError:  # a list or an object: compared by its JSON text
+        return (type(value), json.dumps(value, sort_keys=True, default=repr))
+    return (type(value), value)
+
+
 def lint(schema: Mapping[str, Any], *, file: str | None = None) -> list[LintWarning]:
     """Warnings about a normalised schema: they never stop it from being used."""
     out: list[LintWarning] = []
@@ -215,13 +255,14 @@ def lint(schema: Mapping[str, Any], *, file: str | None = None) -> list[LintWarn
         base = ("properties", key)
         enum = prop.get("enum")
         if isinstance(enum, list):
-            seen: list[Any] = []
+            seen: set[tuple[type, Any]] = set()  # by type and value: 1, 1.0, True differ
             for value in enum:
-                if any(value == s and type(value) is type(s) for s in seen):
+                mark = _enum_mark(value)
+                if mark in seen:
                     warn(
                         key, "enum-duplicate", f"enum lists {value!r} more than once", *base, "enum"
                     )
-                seen.append(value)
+                seen.add(mark)
         if "default" not in prop:
             continue
         default = prop["default"]

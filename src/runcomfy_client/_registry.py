@@ -7,6 +7,7 @@ one id are an error naming both.
 
 Besides model files a folder may hold output schemas: ``_output.json`` at its root is the
 default for every model, and ``<id>.output.json`` beside a model's file is that model's own.
+A schema derived from a workflow has ``<id>.deployment.json`` beside it (its deployment).
 Files whose name starts with ``_`` are never models.
 """
 
@@ -32,6 +33,8 @@ __all__ = ["Field", "ModelSchema", "Registry", "bundled_schema_dir", "default_re
 
 SCHEMA_PATH_ENV = "RUNCOMFY_SCHEMA_PATH"
 OUTPUT_SUFFIX = ".output.json"
+# Beside a schema derived from a workflow: which deployment it calls (see _derive).
+BINDING_SUFFIX = ".deployment.json"
 DEFAULT_OUTPUT_NAME = "_output.json"
 
 
@@ -407,7 +410,7 @@ def _scan(folder: Path) -> Sequence[tuple[str, Path]]:
         rel = path.relative_to(folder)
         if any(part.startswith(("_", ".")) for part in rel.parts):
             continue
-        if path.name.endswith(OUTPUT_SUFFIX) or not path.is_file():
+        if path.name.endswith((OUTPUT_SUFFIX, BINDING_SUFFIX)) or not path.is_file():
             continue
         found.append((rel.with_suffix("").as_posix(), path))
     return found

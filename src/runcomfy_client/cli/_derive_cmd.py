@@ -1,0 +1,215 @@
+"""``schema derive``: a model schema for your own ComfyUI workflow (a Serverless deployment)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .. import _errors as e
+from .._derive import DEPLOYMENTS_FOLDER, Derived, binding_path, changes, derive, read_binding
+from .._overlay import Overlay, Target, parse_targets
+from .._registry import Registry, load_json
+from ._app import registry_from
+from ._catalog import schema_group
+from ._schema_add_cmd import _target_folder, _write_new
+
+
+def _targets(values: tuple[str, ...]) -> list[Target] | None:
+    if not values:
+        return None
+    try:
+        return parse_targets(",".join(values))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--expose") from None
+
+
+def _load(path: Path) -> Any:
+    return load_json(path)  # SchemaError names the file, line and column
+
+
+class _Source:
+    """What a schema is derived from: a workflow, its object_info and the deployment's defaults."""
+
+    def __init__(
+        self,
+        workflow: Any,
+        object_info: Any,
+        *,
+        workflow_file: str,
+        object_info_file: str,
+        deployment_id: str | None = None,
+        default_overrides: Any = None,
+        name: str | None = None,
+    ) -> None:
+        self.workflow = workflow
+        self.object_info = object_info
+        self.workflow_file = workflow_file
+        self.object_info_file = object_info_file
+        self.deployment_id = deployment_id
+        self.default_overrides = default_overrides if isinstance(default_overrides, dict) else None
+        self.name = name
+
+
+def _from_files(workflow: Path, object_info: Path, deployment_id: str | None) -> _Source:
+    return _Source(
+        _load(workflow),
+        _load(object_info),
+        workflow_file=str(workflow),
+        object_info_file=str(object_info),
+        deployment_id=deployment_id,
+    )
+
+
+@schema_group.command("derive")
+@click.option(
+    "--workflow",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The workflow in API format (workflow_api.json).",
+)
+@click.option(
+    "--object-info",
+    "object_info",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="ComfyUI's node definitions (object_info.json) for the workflow's nodes.",
+)
+@click.option(
+    "--expose",
+    multiple=True,
+    metavar="NODE.INPUT,...",
+    help="Inputs to offer, e.g. 6.text,31.seed (repeatable). Default: the deployment's default "
+    "overrides, else every value input of the workflow.",
+)
+@click.option(
+    "--overlay",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON overlay: rename, retitle, narrow ranges, mark required, hide, fuse width/height.",
+)
+@click.option("--name", help="Schema name: the model id becomes deployments/NAME.")
+@click.option(
+    "--schemas",
+    "folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Schema folder to write into (default: the first user schema folder, else ./schemas).",
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Write nothing; exit 1 listing what changed since the schema was derived.",
+)
+@click.option("--force", is_flag=True, help="Replace a derived schema that exists.")
+@click.pass_context
+def schema_derive_command(
+    ctx: click.Context,
+    workflow: Path,
+    object_info: Path,
+    expose: tuple[str, ...],
+    overlay: Path | None,
+    name: str | None,
+    folder: Path | None,
+    check: bool,
+    force: bool,
+) -> None:
+    """Derive a schema for a ComfyUI workflow, stored as deployments/NAME.
+
+    From the workflow in API format and ComfyUI's object_info for its nodes. Then `describe
+    deployments/NAME`, typed codegen and validation work on it as on any model. Lint warnings are
+    printed; nothing is written when the workflow, the exposed inputs or the overlay cannot be
+    used.
+    """
+    targets = _targets(expose)
+    source = _from_files(workflow, object_info, None)
+    name = name or source.name
+    if not name:
+        raise click.UsageError("--name is required: the schema is stored as deployments/NAME")
+    target_dir = _target_folder(ctx, folder)
+    path = target_dir / DEPLOYMENTS_FOLDER / f"{name}.json"
+    if check:
+        _check(ctx, source, name, path, targets, overlay)
+        return
+    parsed_overlay = Overlay.parse(_load(overlay), file=str(overlay)) if overlay else None
+    derived = _derive(source, name, path, targets, parsed_overlay, overlay)
+    for warning in derived.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    _write_new(path, derived.schema_text(), force)
+    _write_new(binding_path(path), derived.binding_text(), True)
+    fields = derived.model.fields
+    click.echo(f"derived {derived.model_id}: {path} ({len(fields)} fields)")
+    for f in fields:
+        flag = " (required)" if f.required else ""
+        click.echo(f"  {f.name} ({f.key}): {f.type_name}{flag}")
+    known: Registry = registry_from(ctx)
+    if target_dir.resolve() not in {d.resolve() for d in known.user_dirs}:
+        click.echo(
+            f"use it with: --schemas {target_dir} (or RUNCOMFY_SCHEMA_PATH={target_dir})",
+            err=True,
+        )
+
+
+def _derive(
+    source: _Source,
+    name: str,
+    path: Path,
+    targets: list[Target] | None,
+    overlay: Overlay | None,
+    overlay_file: Path | None,
+) -> Derived:
+    return derive(
+        source.workflow,
+        source.object_info,
+        name=name,
+        expose=targets,
+        default_overrides=source.default_overrides,
+        overlay=overlay,
+        deployment_id=source.deployment_id,
+        workflow_file=source.workflow_file,
+        object_info_file=source.object_info_file,
+        overlay_file=str(overlay_file) if overlay_file else None,
+        schema_path=path,
+    )
+
+
+def _check(
+    ctx: click.Context,
+    source: _Source,
+    name: str,
+    path: Path,
+    targets: list[Target] | None,
+    overlay_file: Path | None,
+) -> None:
+    """Derive again as the stored binding says (unless told otherwise) and compare."""
+    if not path.is_file():
+        click.echo(f"{path} does not exist: derive it first (without --check)", err=True)
+        ctx.exit(1)
+    stored = _load(path)
+    binding = read_binding(path) or {}
+    if targets is None and isinstance(binding.get("expose"), list):
+        targets = parse_targets(binding["expose"])
+    if overlay_file is not None:
+        overlay = Overlay.parse(_load(overlay_file), file=str(overlay_file))
+    elif isinstance(binding.get("overlay"), dict):
+        overlay = Overlay.parse(binding["overlay"], file=f"{binding_path(path)} (overlay)")
+    else:
+        overlay = None
+    if source.default_overrides is None and isinstance(binding.get("default_overrides"), dict):
+        source.default_overrides = binding["default_overrides"]
+    if source.deployment_id is None and isinstance(binding.get("deployment_id"), str):
+        source.deployment_id = binding["deployment_id"]
+    try:
+        fresh = _derive(source, name, path, targets, overlay, overlay_file)
+        found = changes(stored if isinstance(stored, dict) else {}, binding, fresh)
+    except e.SchemaError as exc:
+        found = [f"it can no longer be derived: {exc.reason}"]
+    if not found:
+        click.echo(f"{path}: up to date with {source.workflow_file}")
+        return
+    for line in found:
+        click.echo(f"changed: {line}", err=True)
+    click.echo(
+        f"{path} is out of date ({len(found)} changes); derive it again with --force",
+        err=True,
+    )
+    ctx.exit(1)
