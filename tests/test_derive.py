@@ -6,8 +6,6 @@ import copy
 import importlib
 import importlib.util
 import json
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ from runcomfy_client._overrides import compile_overrides
 from runcomfy_client.cli import cli
 
 from .conftest import INPAINT
+from .test_codegen import importable  # noqa: F401  (a fixture: a folder on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "examples" / "workflows"
@@ -447,21 +446,7 @@ def test_a_200_node_workflow_derives_every_value_input() -> None:
 # -- a typed wrapper for a workflow nobody wrote a schema for ---------------------------------
 
 
-@pytest.fixture
-def importable(tmp_path: Path) -> Iterator[Path]:
-    folder = tmp_path / "site"
-    folder.mkdir()
-    sys.path.insert(0, str(folder))
-    try:
-        yield folder
-    finally:
-        sys.path.remove(str(folder))
-        for name in [n for n in sys.modules if n.split(".")[0] == "my_workflows"]:
-            del sys.modules[name]
-        importlib.invalidate_caches()
-
-
-def test_codegen_types_a_derived_schema(tmp_path: Path, importable: Path) -> None:
+def test_codegen_types_a_derived_schema(tmp_path: Path, importable: Path) -> None:  # noqa: F811
     from runcomfy_codegen import generate
 
     schemas = tmp_path / "schemas"
@@ -491,3 +476,24 @@ def test_codegen_types_a_derived_schema(tmp_path: Path, importable: Path) -> Non
             "30": {"inputs": {"length": 49, "width": 480, "height": 832}},
         }
     }
+
+
+def test_meta_check_of_a_big_schema_still_names_the_bad_property() -> None:
+    """Properties are meta-checked once per shape: a bad one is still found and pointed at."""
+    from runcomfy_client._dialect import normalise
+
+    props: dict[str, Any] = {
+        f"{i}_x": {"title": f"X {i}", "type": "integer", "default": i} for i in range(200)
+    }
+    props["150_x"] = {"title": "X", "type": "integer", "minimum": "low"}
+    with pytest.raises(SchemaError) as caught:
+        normalise({"type": "object", "properties": props}, file="big.json")
+    assert caught.value.pointer == "/properties/150_x/minimum"
+    props["150_x"] = {"title": 3, "type": "integer"}
+    with pytest.raises(SchemaError) as caught:
+        normalise({"type": "object", "properties": props})
+    assert caught.value.pointer == "/properties/150_x/title"
+    props["150_x"] = {"title": "ok", "type": "integer", "examples": "not a list"}
+    with pytest.raises(SchemaError) as caught:
+        normalise({"type": "object", "properties": props})
+    assert caught.value.pointer == "/properties/150_x/examples"

@@ -10,10 +10,10 @@ import click
 from .. import _errors as e
 from .._derive import DEPLOYMENTS_FOLDER, Derived, binding_path, changes, derive, read_binding
 from .._overlay import Overlay, Target, parse_targets
-from .._registry import Registry, load_json
+from .._registry import load_json
 from ._app import registry_from
 from ._catalog import schema_group
-from ._schema_add_cmd import _target_folder, _write_new
+from ._schema_add_cmd import _target_folder, _write_new, hint_schema_folder
 
 
 def _targets(values: tuple[str, ...]) -> list[Target] | None:
@@ -141,12 +141,7 @@ def schema_derive_command(
     for f in fields:
         flag = " (required)" if f.required else ""
         click.echo(f"  {f.name} ({f.key}): {f.type_name}{flag}")
-    known: Registry = registry_from(ctx)
-    if target_dir.resolve() not in {d.resolve() for d in known.user_dirs}:
-        click.echo(
-            f"use it with: --schemas {target_dir} (or RUNCOMFY_SCHEMA_PATH={target_dir})",
-            err=True,
-        )
+    hint_schema_folder(registry_from(ctx), target_dir)
 
 
 def _derive(

@@ -133,11 +133,13 @@ def schema_add_command(
     _write_output_schema(known, target_dir, target, output, output_text, force)
     if earlier is not None and earlier.resolve() != target.resolve():
         click.echo(f"note: {model_id} was also found at {earlier}", err=True)
-    if target_dir.resolve() not in {d.resolve() for d in known.user_dirs}:
-        click.echo(
-            f"use it with: --schemas {target_dir} (or RUNCOMFY_SCHEMA_PATH={target_dir})",
-            err=True,
-        )
+    hint_schema_folder(known, target_dir)
+
+
+def hint_schema_folder(registry: Registry, folder: Path) -> None:
+    """Say how to use a folder the command's registry does not search."""
+    if folder.resolve() not in {d.resolve() for d in registry.user_dirs}:
+        click.echo(f"use it with: --schemas {folder} (or RUNCOMFY_SCHEMA_PATH={folder})", err=True)
 
 
 def _write_output_schema(
