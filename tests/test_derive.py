@@ -147,25 +147,34 @@ def test_unknown_input_specs_take_any_value_with_a_lint_warning(
     [
         ("3.model", ["3.model", "link from node 4", "links are never exposed"]),
         ("33.seed", ["no node '33'", "did you mean 3"]),
-        ("3.sead", ["no input 'sead'", "did you mean 3.seed"]),
+        ("3.sead", ["sets no input 'sead'", "did you mean 3.seed"]),
+        ("30.clip_vision_output", ["link from node 11"]),
         ("9.prompt", ["hidden input of SaveImage"]),
     ],
 )
 def test_exposing_what_cannot_be_exposed_names_it(
-    t2i: dict[str, Any], info: dict[str, Any], expose: str, words: list[str]
+    t2i: dict[str, Any],
+    i2v: dict[str, Any],
+    info: dict[str, Any],
+    expose: str,
+    words: list[str],
 ) -> None:
+    workflow = i2v if expose.startswith("30.") else t2i
     with pytest.raises(SchemaError) as caught:
-        derive(t2i, info, name="t2i", expose=parse_targets(expose), workflow_file="wf.json")
+        derive(workflow, info, name="t2i", expose=parse_targets(expose), workflow_file="wf.json")
     assert all(w in str(caught.value) for w in words), str(caught.value)
     assert caught.value.file == "wf.json"
 
 
-def test_expose_picks_fields_in_the_order_given_and_optional_inputs_too(
-    i2v: dict[str, Any], info: dict[str, Any]
-) -> None:
+def test_expose_picks_fields_in_the_order_given(i2v: dict[str, Any], info: dict[str, Any]) -> None:
     derived = derive(i2v, info, name="i2v", expose=parse_targets("40.seed,20.text,2.device"))
     assert list(derived.schema["properties"]) == ["40_seed", "20_text", "2_device"]
     assert derived.binding["expose"] == ["40.seed", "20.text", "2.device"]
+    # An optional input the workflow leaves unset cannot be overridden on RunComfy.
+    unset = copy.deepcopy(i2v)
+    del unset["2"]["inputs"]["device"]
+    with pytest.raises(SchemaError, match="optional input the workflow leaves unset"):
+        derive(unset, info, name="i2v", expose=parse_targets("2.device"))
 
 
 def test_deployment_default_overrides_choose_the_fields(

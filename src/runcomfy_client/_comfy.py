@@ -165,21 +165,6 @@ def _class_info(object_info: Mapping[str, Any], class_type: str) -> Mapping[str,
     return info if isinstance(info, dict) else None
 
 
-def class_inputs(object_info: Mapping[str, Any], class_type: str) -> list[str] | None:
-    """Every input name ``object_info`` lists for a class (None when the class is unknown)."""
-    info = _class_info(object_info, class_type)
-    if info is None:
-        return None
-    sections = info.get("input")
-    names: list[str] = []
-    if isinstance(sections, dict):
-        for section in ("required", "optional"):
-            found = sections.get(section)
-            if isinstance(found, dict):
-                names.extend(found)
-    return names
-
-
 def display_name(object_info: Mapping[str, Any], class_type: str) -> str | None:
     info = _class_info(object_info, class_type)
     name = info.get("display_name") if info is not None else None

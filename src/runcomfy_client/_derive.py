@@ -24,7 +24,6 @@ from ._comfy import (
     InputSpec,
     Node,
     Workflow,
-    class_inputs,
     display_name,
     fingerprint,
     input_spec,
@@ -155,15 +154,17 @@ class _Deriver:
                 f"{target}: {target.input!r} is a hidden input of {node.class_type}, filled by "
                 "ComfyUI itself",
             )
-        if target.input not in node.inputs and spec is None:
-            names = list(node.inputs) + (class_inputs(self.info, node.class_type) or [])
-            names = list(dict.fromkeys(n for n in names if not is_link(node.inputs.get(n))))
+        if target.input not in node.inputs:
+            # RunComfy refuses overrides of inputs the deployed workflow does not set.
+            names = [n for n, _ in node.literal_inputs()]
             hints = closest(target.input, names, n=1)
             hint = f"did you mean {target.node}.{hints[0]}? " if hints else ""
+            known = "an optional input the workflow leaves unset; " if spec is not None else ""
             raise self.fail(
                 target,
-                f"{target}: node {node.id} ({node.class_type}) has no input {target.input!r}; "
-                f"{hint}its value inputs are {', '.join(names) or 'none'}",
+                f"{target}: node {node.id} ({node.class_type}) sets no input {target.input!r} "
+                f"({known}overrides can only change what the workflow sets); {hint}"
+                f"its value inputs are {', '.join(names) or 'none'}",
             )
         return node
 
