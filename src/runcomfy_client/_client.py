@@ -82,6 +82,7 @@ class _Common:
         registry: Registry | None = None,
         polling: PollingPolicy | None = None,
         uploader: Uploader | None = None,
+        allow_any_file: bool = False,
     ) -> None:
         if max_retries is not None:
             retry = RetryPolicy(
@@ -91,6 +92,9 @@ class _Common:
         self.registry = registry if registry is not None else Registry(schema_dirs)
         self.polling = polling if polling is not None else default_policy(self.base_url)
         self.uploader = uploader
+        # Upload local files whose content is not media of the field's kind (off: a path typed
+        # by mistake, or put in an input file by someone else, must not upload a private file).
+        self.allow_any_file = allow_any_file
         self._rng = random.Random()  # noqa: S311 - jitter only
         # Told of every answer's status (and Retry-After), so a batch can slow all its jobs.
         self.response_listeners: list[Callable[[int, float | None], None]] = []
@@ -140,9 +144,12 @@ class _Common:
         validator, mapping = self._validator_for(model, inputs)
         if self.uploader is None:
             return validator, validator.validate(mapping), []
-        payload, files = validator.check_with_uploads(mapping)
+        payload, files = validator.check_with_uploads(mapping, allow_any_file=self.allow_any_file)
         if files:
             self._settings.headers()  # no API key: fail before uploading anything
+            from .uploaders import preflight_uploads
+
+            preflight_uploads(self.uploader, files, payload)
         return validator, payload, files
 
     def _notice(self, response: httpx.Response) -> None:
@@ -277,6 +284,7 @@ class Client(_Common):
         registry: Registry | None = None,
         polling: PollingPolicy | None = None,
         uploader: Uploader | None = None,
+        allow_any_file: bool = False,
         http_client: httpx.Client | None = None,
     ) -> None:
         super().__init__(
@@ -289,6 +297,7 @@ class Client(_Common):
             registry=registry,
             polling=polling,
             uploader=uploader,
+            allow_any_file=allow_any_file,
         )
         self._owns_http = http_client is None
         self._http = http_client or httpx.Client(timeout=self._settings.timeout)
@@ -343,10 +352,11 @@ class Client(_Common):
         """
         validator, payload, files = self._plan(model, inputs)
         if files:
+            from ._validation import apply_uploads
+
             assert self.uploader is not None
-            for local in files:
-                payload[local.key] = self.uploader.upload(Path(local.path), media=local.media)
-            payload = validator.validate(payload)
+            urls = [self.uploader.upload(Path(local.path), media=local.media) for local in files]
+            payload = validator.validate(apply_uploads(payload, files, urls))
         model_id = _model_id(model)
         body = self._send(p.submit_call(model_id, payload))
         return RequestHandle(self, self._handle_data(body, model_id))
@@ -564,6 +574,7 @@ class AsyncClient(_Common):
         registry: Registry | None = None,
         polling: PollingPolicy | None = None,
         uploader: Uploader | None = None,
+        allow_any_file: bool = False,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
         super().__init__(
@@ -576,6 +587,7 @@ class AsyncClient(_Common):
             registry=registry,
             polling=polling,
             uploader=uploader,
+            allow_any_file=allow_any_file,
         )
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(timeout=self._settings.timeout)
@@ -624,6 +636,8 @@ class AsyncClient(_Common):
         """
         validator, payload, files = self._plan(model, inputs)
         if files:
+            from ._validation import apply_uploads
+
             uploader = self.uploader
             assert uploader is not None
             aio = _asyncio()
@@ -633,8 +647,7 @@ class AsyncClient(_Common):
                     for local in files
                 )
             )
-            payload.update({local.key: url for local, url in zip(files, urls, strict=True)})
-            payload = validator.validate(payload)
+            payload = validator.validate(apply_uploads(payload, files, urls))
         model_id = _model_id(model)
         body = await self._send(p.submit_call(model_id, payload))
         return AsyncRequestHandle(self, self._handle_data(body, model_id))

@@ -8,34 +8,41 @@ stops loading with the file and JSON pointer. The normalised schema must pass Dr
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from ._errors import SchemaError
 from ._naming import assign_names
+from ._schema_limits import check_schema_limits, schema_nodes
+from ._schema_limits import pointer as _pointer
 
 __all__ = [
     "JSON_TYPES",
+    "MEDIA_KINDS",
+    "MEDIA_RULES",
     "LintWarning",
+    "Media",
+    "MediaRule",
     "dimension_pair",
     "lint",
     "media_kind",
+    "media_of",
+    "media_rules",
     "normalise",
 ]
 
 JSON_TYPES = frozenset({"string", "number", "integer", "boolean", "object", "array", "null"})
 # The dialect's type names that are not JSON Schema, and what they mean.
 _TYPE_ALIASES = {"float": "number"}
-# Keywords whose value is a schema, a list of schemas or a map of schemas: walked for "type".
-_SUBSCHEMA = ("items", "additionalProperties", "not", "if", "then", "else", "contains")
-_SUBSCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
-_SUBSCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions")
 _MEDIA_WORDS = ("image", "video", "audio", "mask")
+MEDIA_KINDS = _MEDIA_WORDS
 
 
 @dataclass(frozen=True)
@@ -54,44 +61,20 @@ class LintWarning:
         return f"{where} at {self.pointer or '/'}{field}: {self.message} ({self.rule})"
 
 
-def _pointer(parts: tuple[str | int, ...]) -> str:
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
-
-
-def _walk(
-    node: Any, path: tuple[str | int, ...]
-) -> Iterator[tuple[dict[str, Any], tuple[str | int, ...]]]:
-    """Every subschema (a dict in schema position) with its path."""
-    if not isinstance(node, dict):
-        return
-    yield node, path
-    for word in _SUBSCHEMA:
-        if word in node:
-            yield from _walk(node[word], (*path, word))
-    for word in _SUBSCHEMA_LISTS:
-        value = node.get(word)
-        if isinstance(value, list):
-            for i, item in enumerate(value):
-                yield from _walk(item, (*path, word, i))
-    for word in _SUBSCHEMA_MAPS:
-        value = node.get(word)
-        if isinstance(value, dict):
-            for name, item in value.items():
-                yield from _walk(item, (*path, word, name))
-
-
 def normalise(raw: Any, *, file: str | None = None) -> dict[str, Any]:
     """Return the JSON Schema meaning of a published schema (the input is not changed).
 
     Raises :class:`SchemaError` naming the file and JSON pointer of the first thing that is not
-    JSON Schema, or that fails Draft 2020-12's own meta-schema.
+    JSON Schema, that fails Draft 2020-12's own meta-schema, or that breaks the limits of
+    :mod:`._schema_limits` (size, nesting, references that are not local or that loop).
     """
     if not isinstance(raw, dict):
         raise SchemaError(
             f"a model schema must be a JSON object, not {type(raw).__name__}", file=file, pointer=""
         )
+    check_schema_limits(raw, file=file)
     schema = copy.deepcopy(raw)
-    for node, path in _walk(schema, ()):
+    for node, path in schema_nodes(schema):
         kind = node.get("type")
         types = kind if isinstance(kind, list) else [kind] if kind is not None else []
         fixed: list[Any] = []
@@ -144,6 +127,12 @@ def _check_meta(schema: dict[str, Any], file: str | None) -> None:
                 file=file,
                 pointer=_pointer((*where, *exc.absolute_path)),
             ) from None
+        except (RecursionError, OverflowError, MemoryError) as exc:  # a pattern too deep
+            raise SchemaError(
+                f"not usable: checking it failed ({type(exc).__name__})",
+                file=file,
+                pointer=_pointer(where),
+            ) from None
 
     properties = schema["properties"]
     check({**schema, "properties": {}}, ())
@@ -165,29 +154,142 @@ def _check_meta(schema: dict[str, Any], file: str | None) -> None:
             check(shape, ("properties", key))
 
 
-def media_kind(key: str, prop: Mapping[str, Any]) -> str | None:
-    """'image', 'video', 'audio' or 'mask' when the field takes a media URL, else None.
+@dataclass(frozen=True)
+class Media:
+    """What a media field takes: the kind of file, one URL or a list of them, and which rule of
+    the dialect said so (``x-media``, ``format`` or ``name``, for ``describe``)."""
 
-    ``x-media`` on the property decides when present; otherwise a free string field whose key
-    (after the node id) or title names a media kind is taken to be one (``608_image``,
-    "Start Image").
-    """
-    explicit = prop.get("x-media")
-    if isinstance(explicit, str):
-        return explicit or None
-    if explicit is False:
+    kind: str
+    many: bool
+    rule: str
+
+
+# The catalog marks media with format: image_uri (one URL), image_uris (an array of URLs), ...
+_MEDIA_FORMAT = re.compile(r"^(image|video|audio|mask)_uri(s?)$")
+_URL_WORDS = frozenset({"url", "urls", "uri", "uris"})
+
+
+def _is_type(prop: Mapping[str, Any], kind: str) -> bool:
+    declared = prop.get("type")
+    return declared == kind or (isinstance(declared, list) and kind in declared)
+
+
+def _format_media(prop: Mapping[str, Any]) -> Media | None:
+    found = prop.get("format")
+    match = _MEDIA_FORMAT.match(found) if isinstance(found, str) else None
+    if match is not None:
+        return Media(match.group(1), bool(match.group(2)) or _is_type(prop, "array"), "format")
+    items = prop.get("items")
+    if _is_type(prop, "array") and isinstance(items, dict):
+        inner = _format_media(items)
+        if inner is not None and not inner.many:
+            return Media(inner.kind, True, "format")
+    return None
+
+
+def _name_media(key: str, prop: Mapping[str, Any]) -> Media | None:
+    """The fallback: a key or title that ends in a media word (``start_image``, ``image_url_1``,
+    ``promptImage``, "End Image"), on a free string field or an array of strings."""
+    many = _is_type(prop, "array")
+    items = prop.get("items")
+    if many and not (items is None or (isinstance(items, dict) and _is_type(items, "string"))):
         return None
-    if prop.get("type") != "string" or "enum" in prop:
+    if not many and (not _is_type(prop, "string") or "enum" in prop or "const" in prop):
         return None
-    tail = key.split("_", 1)[1] if key.split("_", 1)[0].isdigit() and "_" in key else key
-    words = tail.lower().replace("-", "_").split("_")
+    texts = [key.split("_", 1)[1] if key.split("_", 1)[0].isdigit() and "_" in key else key]
     title = prop.get("title")
     if isinstance(title, str):
-        words += title.lower().split()
-    for kind in _MEDIA_WORDS:
-        if kind in words or f"{kind}s" in words or f"{kind}_url" in tail.lower():
-            return kind
+        texts.append(title)
+    for text in texts:
+        words = [w for w in re.split(r"[^a-z0-9]+", _CAMEL_SPLIT.sub("_", text).lower()) if w]
+        while words and words[-1].isdigit():
+            words.pop()
+        if len(words) > 1 and words[-1] in _URL_WORDS:
+            words.pop()
+        if not words:
+            continue
+        last = words[-1]
+        for kind in _MEDIA_WORDS:
+            if last in (kind, f"{kind}s"):
+                return Media(kind, many, "name")
     return None
+
+
+_CAMEL_SPLIT = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def media_of(key: str, prop: Mapping[str, Any]) -> Media | None:
+    """The media a field takes, or None: the one rule for runtime, CLI and codegen.
+
+    In order: ``x-media`` on the property (a kind, or ``false`` for "not media"); else a media
+    ``format`` (``image_uri``, ``video_uris``, ... also on an array's ``items``); else, as a
+    fallback for schemas that mark nothing, a key or title ending in a media word.
+    """
+    explicit = prop.get("x-media")
+    if explicit is False or explicit == "":
+        return None
+    if isinstance(explicit, str):
+        return Media(explicit, _is_type(prop, "array"), "x-media")
+    return _format_media(prop) or _name_media(key, prop)
+
+
+def media_kind(key: str, prop: Mapping[str, Any]) -> str | None:
+    """'image', 'video', 'audio' or 'mask' when the field takes media URLs, else None."""
+    found = media_of(key, prop)
+    return found.kind if found is not None else None
+
+
+@dataclass(frozen=True)
+class MediaRule:
+    """One of a media field's ``validations``, checked on local files before any upload.
+
+    ``rule`` is the published operator (``file_size_mb<``, ``width_pixels>``, ...), taken
+    literally: ``width_pixels>`` 300 needs a width above 300. ``error`` is the schema's own text.
+    """
+
+    rule: str
+    value: float
+    error: str
+
+
+# The rules the client can measure, and what each measures.
+MEDIA_RULES: Mapping[str, str] = {
+    "file_size_mb<": "file size (MB)",
+    "width_pixels>": "width (pixels)",
+    "height_pixels>": "height (pixels)",
+    "width/height>": "aspect ratio (width/height)",
+    "width/height<": "aspect ratio (width/height)",
+}
+
+
+def media_rules(prop: Mapping[str, Any]) -> tuple[MediaRule, ...]:
+    """The well-formed, known rules of a field's ``validations`` (the lint pass reports the rest:
+    a rule the client does not know is never enforced)."""
+    found = prop.get("validations")
+    if not isinstance(found, list):
+        return ()
+    rules = []
+    for entry in found:
+        parsed = _media_rule(entry)
+        if isinstance(parsed, MediaRule) and parsed.rule in MEDIA_RULES:
+            rules.append(parsed)
+    return tuple(rules)
+
+
+def _media_rule(entry: Any) -> MediaRule | str:
+    """The rule, or why it cannot be read."""
+    if not isinstance(entry, dict):
+        return f"a validation must be an object, not {show_value(entry)}"
+    rule, value = entry.get("validation_rule"), entry.get("validation_value")
+    if not isinstance(rule, str) or not rule:
+        return "a validation needs a validation_rule string"
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            value = float(value)
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        return f"validation {rule!r} has no numeric validation_value ({show_value(value)})"
+    error = entry.get("validation_error")
+    return MediaRule(rule, value, error if isinstance(error, str) else "")
 
 
 def dimension_pair(key: str, prop: Mapping[str, Any]) -> bool:
@@ -250,66 +352,129 @@ def lint(schema: Mapping[str, Any], *, file: str | None = None) -> list[LintWarn
         if key not in properties:
             warn(key, "required-missing", f"required key {key!r} is not in properties", "required")
     for key, prop in properties.items():
-        if not isinstance(prop, dict):
-            continue
-        base = ("properties", key)
-        enum = prop.get("enum")
-        if isinstance(enum, list):
-            seen: set[tuple[type, Any]] = set()  # by type and value: 1, 1.0, True differ
-            for value in enum:
-                mark = _enum_mark(value)
-                if mark in seen:
-                    warn(
-                        key, "enum-duplicate", f"enum lists {value!r} more than once", *base, "enum"
-                    )
-                seen.add(mark)
-        if "default" not in prop:
-            continue
-        default = prop["default"]
-        if "type" in prop and not _type_ok(default, prop["type"]):
-            warn(
-                key,
-                "default-type",
-                f"default {default!r} is not of type {prop['type']!r}",
-                *base,
-                "default",
-            )
-            continue
-        if isinstance(enum, list) and default not in enum:
-            warn(key, "default-enum", f"default {default!r} is not in its enum", *base, "default")
-        if isinstance(default, (int, float)) and not isinstance(default, bool):
-            low, high = prop.get("minimum"), prop.get("maximum")
-            xlow, xhigh = prop.get("exclusiveMinimum"), prop.get("exclusiveMaximum")
-            bad = (
-                (low is not None and default < low)
-                or (high is not None and default > high)
-                or (xlow is not None and default <= xlow)
-                or (xhigh is not None and default >= xhigh)
-                or (isinstance(default, float) and not math.isfinite(default))
-            )
-            if bad:
-                warn(
-                    key,
-                    "default-out-of-range",
-                    f"default {default!r} is outside its own bounds ({describe_range(prop)}); "
-                    "the server applies it when the field is omitted",
-                    *base,
-                    "default",
-                )
-        kind = media_kind(key, prop)
-        if kind and not is_url(default):
-            warn(
-                key,
-                "media-example-not-url",
-                f"{kind} field's example {default!r} is not an http(s) URL; "
-                "the API only fetches public URLs",
-                *base,
-                "default",
-            )
+        if isinstance(prop, dict):
+            _lint_field(key, prop, warn)
     _, collisions = assign_names({k: v for k, v in properties.items() if isinstance(v, dict)})
     for collision in collisions:
         warn(None, "name-collision", str(collision), "properties")
     return out
+
+
+Warn = Callable[..., None]
+
+
+def _lint_field(key: str, prop: Mapping[str, Any], warn: Warn) -> None:
+    base = ("properties", key)
+    enum = prop.get("enum")
+    if isinstance(enum, list):
+        seen: set[tuple[type, Any]] = set()  # by type and value: 1, 1.0, True differ
+        for value in enum:
+            mark = _enum_mark(value)
+            if mark in seen:
+                warn(
+                    key,
+                    "enum-duplicate",
+                    f"enum lists {show_value(value)} more than once",
+                    *base,
+                    "enum",
+                )
+            seen.add(mark)
+    media = media_of(key, prop)
+    _lint_media(key, prop, media, warn)
+    if "default" not in prop:
+        return
+    default = prop["default"]
+    shown = show_value(default)
+    if "type" in prop and not _type_ok(default, prop["type"]):
+        if default is None:
+            message = (
+                f"default null is not of type {show_value(prop['type'])}; the field has no "
+                "usable default (the server picks one when it is omitted)"
+            )
+        else:
+            message = f"default {shown} is not of type {show_value(prop['type'])}"
+        warn(key, "default-type", message, *base, "default")
+        return
+    if isinstance(enum, list) and default not in enum:
+        warn(key, "default-enum", f"default {shown} is not in its enum", *base, "default")
+    if isinstance(default, (int, float)) and not isinstance(default, bool):
+        low, high = prop.get("minimum"), prop.get("maximum")
+        xlow, xhigh = prop.get("exclusiveMinimum"), prop.get("exclusiveMaximum")
+        bad = (
+            (low is not None and default < low)
+            or (high is not None and default > high)
+            or (xlow is not None and default <= xlow)
+            or (xhigh is not None and default >= xhigh)
+            or (isinstance(default, float) and not math.isfinite(default))
+        )
+        if bad:
+            warn(
+                key,
+                "default-out-of-range",
+                f"default {shown} is outside its own bounds ({describe_range(prop)}); "
+                "the server applies it when the field is omitted",
+                *base,
+                "default",
+            )
+    examples = default if isinstance(default, list) else [default]
+    if media and default not in (None, "") and not all(is_url(v) for v in examples):
+        warn(
+            key,
+            "media-example-not-url",
+            f"{media.kind} field's example {shown} is not an http(s) URL; "
+            "the API only fetches public URLs",
+            *base,
+            "default",
+        )
+
+
+def _lint_media(key: str, prop: Mapping[str, Any], media: Media | None, warn: Warn) -> None:
+    base = ("properties", key)
+    if media is not None and media.kind not in MEDIA_KINDS:
+        warn(
+            key,
+            "media-unknown-kind",
+            f"x-media {show_value(media.kind)} is not one of {', '.join(MEDIA_KINDS)}",
+            *base,
+            "x-media",
+        )
+    if media is not None and media.rule == "format" and media.many != _is_type(prop, "array"):
+        shape = "an array" if media.many else "one URL"
+        warn(
+            key,
+            "media-format-type",
+            f"format {show_value(prop.get('format'))} means {shape}, but the type is "
+            f"{show_value(prop.get('type'))}",
+            *base,
+            "format",
+        )
+    found = prop.get("validations")
+    if found is None:
+        return
+    if not isinstance(found, list):
+        warn(key, "validation-malformed", "validations must be a list", *base, "validations")
+        return
+    for index, entry in enumerate(found):
+        where = (*base, "validations", str(index))
+        parsed = _media_rule(entry)
+        if isinstance(parsed, str):
+            warn(key, "validation-malformed", f"{parsed}; not enforced", *where)
+        elif parsed.rule not in MEDIA_RULES:
+            known = ", ".join(MEDIA_RULES)
+            warn(
+                key,
+                "validation-unknown-rule",
+                f"validation rule {parsed.rule!r} is not one the client knows ({known}); "
+                "not checked locally",
+                *where,
+            )
+        elif media is None:
+            warn(
+                key,
+                "validation-not-media",
+                f"validation rule {parsed.rule!r} is on a field that takes no media; not checked",
+                *where,
+            )
 
 
 def number_text(value: Any) -> str:
@@ -352,3 +517,12 @@ def describe_range(prop: Mapping[str, Any]) -> str:
     if xhigh is not None:
         parts.append(f"below {number_text(xhigh)}")
     return ", ".join(parts)
+
+
+def describe_count(low: int | None, high: int | None) -> str:
+    """'1 to 9', 'up to 9', 'at least 1', 'exactly 2' or '' (how many items a list may hold)."""
+    if low and high is not None:
+        return f"{low} to {high}" if low != high else f"exactly {low}"
+    if high is not None:
+        return f"up to {high}"
+    return f"at least {low}" if low else ""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._dialect import describe_range, show_value
+from ._dialect import describe_count, describe_range, show_value
 from ._registry import Field
 
 __all__ = ["field_summary"]
@@ -15,8 +15,16 @@ def field_summary(f: Field) -> str:
         parts.append(_sentence(f.title))
     if f.description and f.description.strip() and f.description != f.title:
         parts.append(_sentence(f.description))
-    if f.media:
+    if f.media and f.media_array:
+        many = describe_count(f.min_items, f.max_items)
+        parts.append(f"A list of {many + ' ' if many else ''}public http(s) URLs of {f.media}s.")
+    elif f.media:
         parts.append(f"A public http(s) URL of the {f.media}.")
+    elif f.min_items is not None or f.max_items is not None:
+        parts.append(f"A list of {describe_count(f.min_items, f.max_items)} items.")
+    for rule in f.validations:
+        if rule.error.strip():
+            parts.append(_sentence(rule.error))
     if f.enum is not None:
         parts.append("One of: " + ", ".join(show_value(v, 40) for v in f.enum) + ".")
     span = describe_range(f.schema)

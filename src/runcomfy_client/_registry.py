@@ -22,9 +22,19 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._dialect import LintWarning, dimension_pair, lint, media_kind, normalise
+from ._dialect import (
+    LintWarning,
+    MediaRule,
+    dimension_pair,
+    lint,
+    media_of,
+    media_rules,
+    normalise,
+)
 from ._errors import DuplicateModelError, SchemaError, UnknownModelError
+from ._model_ids import check_model_id
 from ._naming import assign_names, closest
+from ._schema_limits import MAX_SCHEMA_BYTES
 
 if TYPE_CHECKING:
     from ._validation import Validator
@@ -88,10 +98,25 @@ class Field:
     exclusive_minimum: float | None
     exclusive_maximum: float | None
     media: str | None
-    """'image', 'video', 'audio' or 'mask' for fields that take a public URL."""
+    """'image', 'video', 'audio' or 'mask' for fields that take media URLs (for an array of
+    them, the kind of each element)."""
     dimensions: bool
     """True for the ``<n>_widthx<n>_height`` enum that carries two node inputs."""
     schema: Mapping[str, Any] = field(repr=False, compare=False)
+    media_array: bool = False
+    """True when the field takes a list of media URLs (``format: image_uris``, ...)."""
+    media_rule: str | None = None
+    """Which rule of the dialect made it media: ``x-media``, ``format`` or ``name``."""
+    min_items: int | None = None
+    max_items: int | None = None
+    validations: tuple[MediaRule, ...] = ()
+    """The ``validations`` rules the client checks on local files before uploading them."""
+
+    @property
+    def items(self) -> Mapping[str, Any] | None:
+        """The schema of each element, for an array field that gives one."""
+        found = self.schema.get("items")
+        return found if isinstance(found, dict) else None
 
     @property
     def has_default(self) -> bool:
@@ -170,6 +195,10 @@ def _number(value: Any) -> float | None:
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def build_fields(schema: Mapping[str, Any]) -> tuple[Field, ...]:
     """The fields of a normalised schema, named by the one naming rule."""
     properties: Mapping[str, Any] = schema.get("properties", {})
@@ -180,6 +209,7 @@ def build_fields(schema: Mapping[str, Any]) -> tuple[Field, ...]:
         if not isinstance(prop, dict):
             continue
         enum = prop.get("enum")
+        media = media_of(key, prop)
         fields.append(
             Field(
                 key=key,
@@ -194,9 +224,14 @@ def build_fields(schema: Mapping[str, Any]) -> tuple[Field, ...]:
                 maximum=_number(prop.get("maximum")),
                 exclusive_minimum=_number(prop.get("exclusiveMinimum")),
                 exclusive_maximum=_number(prop.get("exclusiveMaximum")),
-                media=media_kind(key, prop),
+                media=media.kind if media else None,
                 dimensions=dimension_pair(key, prop),
                 schema=prop,
+                media_array=bool(media and media.many),
+                media_rule=media.rule if media else None,
+                min_items=_count(prop.get("minItems")),
+                max_items=_count(prop.get("maxItems")),
+                validations=media_rules(prop) if media else (),
             )
         )
     # Required fields first, each group in the schema's order: the order people fill them in.
@@ -205,19 +240,39 @@ def build_fields(schema: Mapping[str, Any]) -> tuple[Field, ...]:
 
 
 def load_json(path: Path) -> Any:
-    """Parse a JSON file; bad JSON names the file, line and column."""
+    """Parse a JSON file; bad JSON names the file, line and column. Files over
+    ``MAX_SCHEMA_BYTES`` are refused unread."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise SchemaError(f"not UTF-8 text ({exc.reason})", file=str(path)) from None
+        with path.open("rb") as stream:
+            data = stream.read(MAX_SCHEMA_BYTES + 1)
     except OSError as exc:
         raise SchemaError(f"cannot read: {exc.strerror}", file=str(path)) from None
+    if len(data) > MAX_SCHEMA_BYTES:
+        raise SchemaError(
+            f"larger than {MAX_SCHEMA_BYTES // (1024 * 1024)} MiB; a schema file this big is "
+            "refused unread",
+            file=str(path),
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SchemaError(f"not UTF-8 text ({exc.reason})", file=str(path)) from None
+    return parse_json(text, file=str(path))
+
+
+def parse_json(text: str, *, file: str | None = None) -> Any:
+    """``json.loads`` whose every failure (bad JSON, nesting too deep for the parser, a number
+    with thousands of digits) is a :class:`SchemaError` naming the file."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise SchemaError(
-            f"not valid JSON: {exc.msg}", file=str(path), line=exc.lineno, column=exc.colno
+            f"not valid JSON: {exc.msg}", file=file, line=exc.lineno, column=exc.colno
         ) from None
+    except RecursionError:
+        raise SchemaError("not usable: the JSON is nested too deeply", file=file) from None
+    except ValueError as exc:  # e.g. an integer past Python's digit limit
+        raise SchemaError(f"not usable JSON: {exc}", file=file) from None
 
 
 def model_from_schema(
@@ -230,6 +285,7 @@ def model_from_schema(
 ) -> ModelSchema:
     """Normalise, lint and describe one model's schema."""
     file = str(path) if path else None
+    check_model_id(model_id, file=file)
     schema = normalise(raw, file=file)
     return ModelSchema(
         model_id=model_id,

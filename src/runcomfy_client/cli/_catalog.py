@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from .._dialect import describe_range, show_value
+from .._dialect import describe_count, describe_range, show_value
 from .._registry import MISSING, Field, ModelSchema
 from ._app import cli, echo_json, registry_from
 
@@ -52,20 +52,79 @@ def models_command(ctx: click.Context, as_json: bool) -> None:
     Console(soft_wrap=False).print(table)
 
 
+def _validations(f: Field) -> list[dict[str, Any]]:
+    """Every published rule, and whether the client checks it on local files."""
+    found = f.schema.get("validations")
+    checked = {(r.rule, r.value) for r in f.validations}
+    rules = []
+    for entry in found if isinstance(found, list) else []:
+        if isinstance(entry, dict):
+            rule, value = entry.get("validation_rule"), entry.get("validation_value")
+            rules.append(
+                {
+                    "rule": rule,
+                    "value": value,
+                    "error": entry.get("validation_error"),
+                    "checked": (rule, value) in checked,
+                }
+            )
+    return rules
+
+
 def field_record(f: Field) -> dict[str, Any]:
-    """A field as ``describe --json`` prints it."""
+    """A field as ``describe --json`` prints it.
+
+    ``default`` is null both for "no default" and for a published ``"default": null``:
+    ``has_default`` tells them apart. ``media`` is the kind of file (for a list, of each
+    element), ``media_rule`` the dialect rule that decided it (``x-media``, ``format``, ``name``).
+    """
     return {
         "python_name": f.name,
         "wire_key": f.key,
         "type": f.type_name,
         "required": f.required,
         "default": None if f.default is MISSING else f.default,
+        "has_default": f.has_default,
         "enum": list(f.enum) if f.enum is not None else None,
         "minimum": f.minimum,
         "maximum": f.maximum,
         "description": f.description or f.title,
         "media": f.media,
+        "media_array": f.media_array,
+        "media_rule": f.media_rule,
+        "items": f.items,
+        "min_items": f.min_items,
+        "max_items": f.max_items,
+        "validations": _validations(f),
     }
+
+
+_RULE_WORDS = {"x-media": "x-media", "format": "format", "name": "name, as no format marks it"}
+
+
+def _media_line(f: Field) -> str:
+    if not f.media:
+        return ""
+    many = describe_count(f.min_items, f.max_items)
+    what = (
+        f"a list of {many + ' ' if many else ''}{f.media} URLs"
+        if f.media_array
+        else f"{f.media} URL"
+    )
+    return f", {what} (media by {_RULE_WORDS.get(f.media_rule or '', f.media_rule)})"
+
+
+def _items_text(items: Any) -> str:
+    """An array's element schema in one line: an object's fields with their types."""
+    props = items.get("properties") if isinstance(items, dict) else None
+    if isinstance(props, dict):
+        fields = ", ".join(
+            f"{name}: {sub.get('type', 'any') if isinstance(sub, dict) else 'any'}"
+            for name, sub in props.items()
+        )
+        return "{" + fields + "}"
+    kind = items.get("type") if isinstance(items, dict) else None
+    return str(kind or "any")
 
 
 @cli.command("describe")
@@ -85,13 +144,20 @@ def describe_command(ctx: click.Context, model_id: str, as_json: bool) -> None:
             continue
         click.echo(f"\n{heading}:")
         for f in chosen:
-            click.echo(
-                f"  {f.name} ({f.key}): {f.type_name}" + (f", {f.media} URL" if f.media else "")
-            )
+            click.echo(f"  {f.name} ({f.key}): {f.type_name}{_media_line(f)}")
             if f.enum is not None:
-                click.echo("      one of: " + ", ".join(str(v) for v in f.enum))
+                click.echo("      one of: " + ", ".join(show_value(v) for v in f.enum))
             elif describe_range(f.schema):
                 click.echo(f"      allowed: {describe_range(f.schema)}")
+            if f.items is not None and not f.media:
+                click.echo(f"      each item: {_items_text(f.items)}")
+            if (f.min_items is not None or f.max_items is not None) and not f.media:
+                click.echo(f"      items: {describe_count(f.min_items, f.max_items)}")
+            for rule in _validations(f):
+                note = "" if rule["checked"] else " (not checked by the client)"
+                shown = f"{rule['rule']} {show_value(rule['value'])}"
+                error = f": {rule['error']}" if rule["error"] else ""
+                click.echo(f"      rule {shown}{error}{note}")
             if f.description:
                 click.echo(f"      {f.description}")
             if f.default is not MISSING:

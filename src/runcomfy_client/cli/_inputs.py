@@ -16,7 +16,7 @@ from .._errors import InputValidationError
 from .._registry import Field, ModelSchema
 from .._validation import Problem, allowed_text
 
-__all__ = ["gather_inputs", "parse_value"]
+__all__ = ["gather_inputs", "parse_value", "parse_values"]
 
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
@@ -27,6 +27,10 @@ _WORDS = {
     "array": "a JSON list",
     "object": "a JSON object",
 }
+
+
+class _NotJSONError(ValueError):
+    """Text for a list or object field that does not parse: the message says where."""
 
 
 def _types(f: Field) -> list[str]:
@@ -47,7 +51,10 @@ def _convert(kind: str, text: str) -> Any:
             return word in _TRUE
         raise ValueError(text)
     if kind in ("array", "object"):
-        value = json.loads(text)
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise _NotJSONError(f"{_WORDS[kind]}, got {text!r} (not JSON: {exc})") from None
         if not isinstance(value, list if kind == "array" else dict):
             raise ValueError(text)
         return value
@@ -61,9 +68,12 @@ def _convert(kind: str, text: str) -> Any:
 def parse_value(f: Field, text: str) -> Any:
     """Turn command-line text into the JSON value ``f`` takes; ValueError says what was wrong.
 
-    An enum option is matched by its text (``5``, ``"720x480 (3:2)"``); anything else is
-    converted by the field's type and left to the validator to judge.
+    An enum option is matched by its text (``5``, ``"720x480 (3:2)"``); a list of media takes a
+    JSON list or one URL or path (a list of one); structured values (lists, objects) are JSON;
+    anything else is converted by the field's type and left to the validator to judge.
     """
+    if f.media_array and not text.lstrip().startswith("["):
+        return [text]
     if f.enum is not None:
         for option in f.enum:
             if text in (str(option), show_value(option), json.dumps(option)):
@@ -74,13 +84,27 @@ def parse_value(f: Field, text: str) -> Any:
             return json.loads(text)
         except ValueError:
             return text
+    detail: _NotJSONError | None = None
     for kind in kinds:
         try:
             return _convert(kind, text)
+        except _NotJSONError as exc:
+            detail = exc
         except ValueError:
             continue
+    if detail is not None and len(kinds) == 1:
+        raise ValueError(f"expected {detail}") from None
     words = " or ".join(_WORDS.get(k, f"a {k}") for k in kinds)
     raise ValueError(f"expected {words}, got {text!r}")
+
+
+def parse_values(f: Field, texts: Iterable[str]) -> Any:
+    """A repeated flag (``--images a.png --images b.png``): the values of a list, joined."""
+    joined: list[Any] = []
+    for text in texts:
+        value = parse_value(f, text)
+        joined += value if isinstance(value, list) else [value]
+    return joined
 
 
 def _canonical(model: ModelSchema, given: str) -> str:
@@ -149,7 +173,7 @@ def gather_inputs(
         f = model.find(key)
         assert f is not None, key
         try:
-            merged[key] = raw if isinstance(raw, bool) else parse_value(f, raw)
+            merged[key] = _flag_value(f, raw)
             failed.discard(key)
         except ValueError as exc:
             problems.append(_conversion_problem(f, exc))
@@ -167,6 +191,15 @@ def gather_inputs(
         problems.sort(key=lambda p: order.get(p.key, -1) if p.key else -1)
         raise InputValidationError(model.model_id, problems)
     return merged
+
+
+def _flag_value(f: Field, raw: Any) -> Any:
+    """A field flag's value: a switch's bool, a repeated flag's list, or one converted text."""
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, (tuple, list)):
+        return parse_values(f, raw)
+    return parse_value(f, raw)
 
 
 def _conversion_problem(f: Field, exc: ValueError) -> Problem:

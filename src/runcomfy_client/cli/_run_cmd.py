@@ -67,8 +67,14 @@ def _common_options() -> list[click.Parameter]:
             metavar="URI",
             envvar="RUNCOMFY_UPLOAD_TO",
             help="Upload local files given for media fields here first: "
-            "s3://BUCKET[/PREFIX] (presigned URLs; needs the s3 extra) or 'emulator'. "
-            "Also RUNCOMFY_UPLOAD_TO.",
+            "s3://BUCKET[/PREFIX] (presigned URLs; needs the s3 extra), 'inline' (small files "
+            "sent in the request as data: URIs) or 'emulator'. Also RUNCOMFY_UPLOAD_TO.",
+        ),
+        click.Option(
+            ["--allow-any-file", "allow_any_file"],
+            is_flag=True,
+            help="Upload local files even when their content is not an image, video or audio "
+            "of the field's kind (by default such files are refused, never uploaded).",
         ),
         click.Option(
             ["--json", "as_json"],
@@ -85,6 +91,8 @@ def _metavar(f: Field) -> str:
         return "CHOICE"
     if f.media:
         return "URL|FILE"
+    if f.type in ("array", "object"):
+        return "JSON"
     words = {"integer": "INTEGER", "number": "NUMBER", "string": "TEXT", "null": "null"}
     return "|".join(words.get(k, "JSON") for k in kinds)
 
@@ -105,14 +113,23 @@ def _field_options(
             continue
         taken |= wanted
         text = field_summary(f)
-        if f.media:
+        if f.media_array:
+            text += (
+                " Repeat the flag for each item (or give a JSON list); local files work with "
+                "--upload-to."
+            )
+        elif f.media:
             text += " A local file works with --upload-to."
+        elif f.type in ("array", "object"):
+            text += " Give it as JSON."
         if f.dimensions:
             text += " WIDTHxHEIGHT (e.g. 720x480) picks the matching choice."
         text += f" Wire key: {f.key}."
         name = f"field_{index}"
         if boolean:
             option = click.Option([f"{flag}/{negative}", name], default=None, help=text)
+        elif f.media_array:
+            option = click.Option([flag, name], metavar=_metavar(f), multiple=True, help=text)
         else:
             option = click.Option([flag, name], metavar=_metavar(f), help=text)
         options.append((option, f))
@@ -138,7 +155,7 @@ def model_command(model: ModelSchema) -> click.Command:
         flags = {
             by_param[name]: value
             for name, value in params.items()
-            if name in by_param and value is not None
+            if name in by_param and value is not None and value != ()
         }
         common_values = {p.name: params[p.name] for p in common if p.name is not None}
         run_job(click.get_current_context(), model, flags, **common_values)
@@ -247,6 +264,7 @@ def run_job(
     no_wait: bool,
     timeout: float | None,
     upload_to: str | None,
+    allow_any_file: bool,
     as_json: bool,
 ) -> None:
     """Validate everything, then submit, follow, download; map outcomes to exit codes."""
@@ -259,6 +277,7 @@ def run_job(
         from ..uploaders import uploader_from_uri
 
         client.uploader = uploader_from_uri(upload_to, base_url=client.base_url)
+    client.allow_any_file = allow_any_file
     view = JobView(choose_mode(as_json))
     request_id: str | None = None
     stage = "submit"
