@@ -10,8 +10,9 @@ from typing import Any
 import click
 
 from .. import _errors as e
-from .._pages import MODEL_ID_PATTERN, is_model_id, parse_api_page
-from .._registry import OUTPUT_SUFFIX, Registry, model_from_schema
+from .._model_ids import MODEL_ID_PATTERN, model_id_problem
+from .._pages import MAX_PAGE_BYTES, parse_api_page
+from .._registry import OUTPUT_SUFFIX, Registry, load_json, model_from_schema, parse_json
 from ._app import registry_from
 from ._catalog import schema_group
 from ._jobs_cmd import client_from
@@ -48,11 +49,28 @@ def _from_remote(ctx: click.Context, model_id: str) -> tuple[Any, str, Any]:
         body = client.fetch_model(model_id)
     schema = body.get("input_schema")
     if isinstance(schema, str):  # some APIs return the schema as a JSON string
-        schema = json.loads(schema)
+        schema = parse_json(schema, file=f"the API's answer for {model_id}")
     if not isinstance(schema, dict):
         raise e.SchemaError(f"the API's answer for {model_id} has no input_schema object")
     output = body.get("output_schema")
     return schema, json.dumps(schema, indent=2, ensure_ascii=False), output
+
+
+def _read_page(path: Path) -> str:
+    try:
+        with path.open("rb") as stream:
+            data = stream.read(MAX_PAGE_BYTES + 1)
+    except OSError as exc:
+        raise e.SchemaError(f"cannot read: {exc.strerror}", file=str(path)) from None
+    if len(data) > MAX_PAGE_BYTES:
+        raise e.SchemaError(
+            f"larger than {MAX_PAGE_BYTES // (1024 * 1024)} MiB; not a saved API page",
+            file=str(path),
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise e.SchemaError(f"not UTF-8 text ({exc.reason})", file=str(path)) from None
 
 
 @schema_group.command("add")
@@ -98,7 +116,7 @@ def schema_add_command(
     output: Any = None
     output_text: str | None = None
     if from_page is not None:
-        page = parse_api_page(from_page.read_text(encoding="utf-8"), source=str(from_page))
+        page = parse_api_page(_read_page(from_page), source=str(from_page))
         if model_id is not None and model_id.strip("/") != page.model_id:
             raise click.UsageError(f"{from_page} is the page of {page.model_id}, not {model_id}")
         model_id = page.model_id
@@ -107,16 +125,15 @@ def schema_add_command(
     if model_id is None:
         raise click.UsageError("MODEL_ID is required with --from-file and --remote")
     model_id = model_id.strip("/")
-    if not is_model_id(model_id):
-        raise click.BadParameter(f"{model_id!r} is not a model id: {MODEL_ID_PATTERN}")
+    problem = model_id_problem(model_id)
+    if problem is not None:
+        shown = model_id if len(model_id) <= 60 else model_id[:57] + "..."
+        raise click.BadParameter(
+            f"{shown!r} is not a model id: {problem} (a model id is {MODEL_ID_PATTERN})"
+        )
     if from_file is not None:
+        raw = load_json(from_file)  # size and parse limits: SchemaError naming the file
         text = from_file.read_text(encoding="utf-8")
-        try:
-            raw = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise e.SchemaError(
-                f"not valid JSON: {exc.msg}", file=str(from_file), line=exc.lineno
-            ) from None
     elif remote:
         raw, text, output = _from_remote(ctx, model_id)
 
