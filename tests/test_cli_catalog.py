@@ -43,6 +43,13 @@ def test_describe_json_has_the_documented_keys(runner: CliRunner) -> None:
         "maximum": 20,
         "media": None,
         "description": "Number of denoising iterations; more steps refine detail and stability but take longer.",
+        "has_default": True,
+        "media_array": False,
+        "media_rule": None,
+        "items": None,
+        "min_items": None,
+        "max_items": None,
+        "validations": [],
     }
     cfg = next(f for f in fields if f["python_name"] == "guidance_scale")
     assert cfg["type"] == "number"

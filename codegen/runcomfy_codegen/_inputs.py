@@ -44,14 +44,23 @@ def dmcg_view(model: ModelSchema) -> dict[str, Any]:
 
     Dropped: ``format`` (``uri`` would type a field ``AnyUrl`` and refuse plain strings; the
     runtime checks media URLs itself), enums holding values ``Literal`` cannot (floats, objects),
-    and defaults the lint pass found of the wrong type or outside the enum.
+    and defaults the lint pass found of the wrong type or outside the enum. Added: string items
+    for a list of media that gives none (``format: image_uris`` alone), so it is ``list[str]``.
     """
     schema = copy.deepcopy(model.schema)
     bad_defaults = {w.key for w in model.warnings if w.rule in _BAD_DEFAULT_RULES}
+    media_lists = {f.key for f in model.fields if f.media_array}
     _strip(schema)
     for key, prop in schema.get("properties", {}).items():
         if key in bad_defaults and isinstance(prop, dict):
             prop.pop("default", None)
+        if key in media_lists and isinstance(prop, dict):
+            # A list of media URLs often has no "items": each one is still a string.
+            items = prop.get("items")
+            if not isinstance(items, dict):
+                prop["items"] = {"type": "string"}
+            elif "type" not in items:
+                items["type"] = "string"
     schema.pop("title", None)
     return schema
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -396,9 +397,14 @@ class Validator:
                 if p.key not in explained and not (p.kind == "type" and p.key in enum_keys)
             )
         if problems:
-            order = self._order
-            problems.sort(key=lambda p: order.get(p.key, -1) if p.key else -1)
+            problems.sort(key=self.problem_order)
         return payload, problems
+
+    def problem_order(self, problem: Problem) -> tuple[int, tuple[tuple[int, int | str], ...]]:
+        """Problems in the schema's field order; inside a field, by place (``[2]`` before
+        ``[10]``, an element before its own fields)."""
+        index = self._order.get(problem.key, -1) if problem.key else -1
+        return index, _place_key(problem.path)
 
     def _media_list(
         self, f: Field, values: Sequence[Any], inline: list[tuple[Field, int | None, int]]
@@ -612,6 +618,16 @@ def _message(
             return "minimum", f"{count} {items} given; at least {rule} needed"
         return "maximum", f"{count} {items} given; at most {rule} allowed"
     return "invalid", fallback
+
+
+_PLACE_PART = re.compile(r"\[(\d+)\]|\.(\w+)|\[(.+?)\]")
+
+
+def _place_key(path: str) -> tuple[tuple[int, int | str], ...]:
+    parts: list[tuple[int, int | str]] = []
+    for index, name, quoted in _PLACE_PART.findall(path):
+        parts.append((0, int(index)) if index else (1, name or quoted))
+    return tuple(parts)
 
 
 def _properties(schema: Mapping[str, Any]) -> list[str]:

@@ -87,11 +87,7 @@ class InputModel(BaseModel):
     def __init__(self, /, **data: Any) -> None:
         typed = type(self).runcomfy_model
         if typed is not None:
-            plain = {
-                key: value.to_payload() if isinstance(value, InputModel) else value
-                for key, value in data.items()
-            }
-            data = typed.schema.validator.validate(plain)
+            data = typed.schema.validator.validate(_plain(data))
         super().__init__(**data)
 
     def to_payload(self) -> dict[str, Any]:
@@ -137,11 +133,7 @@ class TypedModel(Generic[_I]):
     @staticmethod
     def given(values: Mapping[str, Any]) -> dict[str, Any]:
         """``values`` without the keywords left ``NOT_GIVEN``; nested input models as dicts."""
-        return {
-            key: value.to_payload() if isinstance(value, InputModel) else value
-            for key, value in values.items()
-            if value is not NOT_GIVEN
-        }
+        return {key: _plain(value) for key, value in values.items() if value is not NOT_GIVEN}
 
     def submit(self, client: Client, values: Mapping[str, Any] | _I) -> RequestHandle:
         return client.submit(self.schema, _inputs(values))
@@ -192,6 +184,18 @@ class TypedModel(Generic[_I]):
             download_to=download_to,
             on_progress=on_progress,
         )
+
+
+def _plain(value: Any) -> Any:
+    """JSON values for what a caller passed: nested input models (a list of ``Lora``, say)
+    become the dicts they stand for, at any depth."""
+    if isinstance(value, InputModel):
+        return value.to_payload()
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
 
 
 def _inputs(values: Mapping[str, Any] | InputModel) -> Mapping[str, Any] | InputModel:

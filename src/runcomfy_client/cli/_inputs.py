@@ -187,8 +187,7 @@ def gather_inputs(
     # A field whose text could not be converted is reported once, not also as missing.
     problems += [p for p in found if not (p.kind == "missing" and p.key in failed)]
     if problems:
-        order = {f.key: i for i, f in enumerate(model.fields)}
-        problems.sort(key=lambda p: order.get(p.key, -1) if p.key else -1)
+        problems.sort(key=validator.problem_order)
         raise InputValidationError(model.model_id, problems)
     return merged
 
