@@ -70,3 +70,22 @@ def wait_for(predicate: Any, timeout: float = 10.0, step: float = 0.02) -> Any:
             return value
         time.sleep(step)
     raise AssertionError("condition not met in time")
+
+
+def capturing_client(uploader: Any = None, **options: Any) -> tuple[Any, list[dict[str, Any]]]:
+    """A Client whose submits are answered by a scripted transport; returns the JSON bodies."""
+    import httpx
+
+    from runcomfy_client import Client
+
+    sent: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(request.content))
+        return httpx.Response(200, json={"request_id": "r1"})
+
+    http = httpx.Client(transport=httpx.MockTransport(handler))
+    client = Client(
+        api_key="k", base_url="https://api.test", uploader=uploader, http_client=http, **options
+    )
+    return client, sent

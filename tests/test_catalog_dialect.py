@@ -12,16 +12,15 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from click.testing import CliRunner
 
-from runcomfy_client import Client, InputValidationError, ModelSchema
+from runcomfy_client import InputValidationError, ModelSchema
 from runcomfy_client._dialect import lint, media_of, normalise
 from runcomfy_client._registry import model_from_schema
 from runcomfy_client.cli import cli
 
-from .conftest import png_bytes, write_schema
+from .conftest import capturing_client, png_bytes, write_schema
 
 URL = "https://example.com/a.png"
 
@@ -245,20 +244,6 @@ class Recording:
         return f"https://cdn.test/{len(self.calls)}-{path.name}"
 
 
-def _capturing_client(uploader: Any, **options: Any) -> tuple[Client, list[dict[str, Any]]]:
-    sent: list[dict[str, Any]] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        sent.append(json.loads(request.content))
-        return httpx.Response(200, json={"request_id": "r1"})
-
-    http = httpx.Client(transport=httpx.MockTransport(handler))
-    client = Client(
-        api_key="k", base_url="https://api.test", uploader=uploader, http_client=http, **options
-    )
-    return client, sent
-
-
 def test_local_files_in_a_list_are_uploaded_one_by_one_in_place(
     reference: ModelSchema, tmp_path: Path
 ) -> None:
@@ -267,7 +252,7 @@ def test_local_files_in_a_list_are_uploaded_one_by_one_in_place(
     second.write_bytes(png_bytes((0, 0, 0)))
     given = [str(first), URL, str(second)]
     recording = Recording()
-    client, sent = _capturing_client(recording)
+    client, sent = capturing_client(recording)
     with client:
         client.submit(reference, {"prompt": "p", "images": given})
     assert [path for path, _ in recording.calls] == [first, second]
@@ -281,7 +266,7 @@ def test_nothing_is_uploaded_while_another_input_is_wrong(
     image = tmp_path / "a.png"
     image.write_bytes(png_bytes())
     recording = Recording()
-    client, sent = _capturing_client(recording)
+    client, sent = capturing_client(recording)
     with client, pytest.raises(InputValidationError):
         client.submit(reference, {"prompt": "p", "images": [str(image)], "seed": "x"})
     assert recording.calls == [] and sent == []
@@ -302,7 +287,7 @@ def test_rules_are_checked_on_local_files_before_any_upload(
 
     Image.frombytes("RGB", (40, 40), os.urandom(40 * 40 * 3)).save(big)  # noise: ~5 KB
     recording = Recording()
-    client, sent = _capturing_client(recording)
+    client, sent = capturing_client(recording)
     with client, pytest.raises(InputValidationError) as caught:
         client.submit(reference, {"prompt": "p", "photo": str(big)})
     messages = [str(p) for p in caught.value.problems]

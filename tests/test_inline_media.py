@@ -12,19 +12,17 @@ import base64
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 from click.testing import CliRunner
 
-from runcomfy_client import Client, InputValidationError, ModelSchema, UploadError
+from runcomfy_client import InputValidationError, ModelSchema, UploadError
 from runcomfy_client._registry import model_from_schema
 from runcomfy_client.cli import cli
 from runcomfy_client.emulator import Emulator
 from runcomfy_client.uploaders import InlineUploader, uploader_from_uri
 
-from .conftest import FUSIONX, png_bytes
+from .conftest import FUSIONX, capturing_client, png_bytes
 
 MiB = 1024 * 1024
 
@@ -48,19 +46,6 @@ def model() -> ModelSchema:
 
 def _data_uri(data: bytes, mime: str = "image/png") -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode()}"
-
-
-def _client(uploader: Any, **options: Any) -> tuple[Client, list[dict[str, Any]]]:
-    sent: list[dict[str, Any]] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        sent.append(json.loads(request.content))
-        return httpx.Response(200, json={"request_id": "r1"})
-
-    http = httpx.Client(transport=httpx.MockTransport(handler))
-    return Client(
-        api_key="k", base_url="https://api.test", uploader=uploader, http_client=http, **options
-    ), sent
 
 
 # -- data: URIs as values ---------------------------------------------------------------------
@@ -109,7 +94,7 @@ def test_inline_upload_sends_base64_with_the_type_read_from_the_content(
 ) -> None:
     disguised = tmp_path / "photo.jpg"  # a PNG whatever the name says
     disguised.write_bytes(png_bytes())
-    client, sent = _client(InlineUploader())
+    client, sent = capturing_client(InlineUploader())
     with client:
         client.submit(model, {"prompt": "p", "images": [str(disguised), str(disguised)]})
     assert sent[0]["images"] == [_data_uri(disguised.read_bytes(), "image/png")] * 2
@@ -121,7 +106,7 @@ def test_a_file_over_its_kinds_cap_is_refused_before_sending(
 ) -> None:
     big = tmp_path / "huge.png"
     big.write_bytes(png_bytes() + b"\0" * (6 * MiB))
-    client, sent = _client(InlineUploader())
+    client, sent = capturing_client(InlineUploader())
     with client, pytest.raises(UploadError) as caught:
         client.submit(model, {"prompt": "p", "image_url": str(big)})
     text = str(caught.value)
@@ -145,7 +130,7 @@ def test_the_whole_request_is_capped_before_anything_is_encoded(
     first, second = tmp_path / "a.png", tmp_path / "b.png"
     first.write_bytes(png_bytes(size=(64, 64)))
     second.write_bytes(png_bytes(size=(64, 64)))
-    client, sent = _client(InlineUploader(max_request_bytes=400))
+    client, sent = capturing_client(InlineUploader(max_request_bytes=400))
     with client, pytest.raises(UploadError) as caught:
         client.submit(model, {"prompt": "p", "images": [str(first), str(second)]})
     text = str(caught.value)
@@ -214,7 +199,7 @@ def test_a_file_that_is_not_media_of_the_fields_kind_is_never_uploaded(
     image = tmp_path / "a.png"
     image.write_bytes(png_bytes())
     recording = Recording()
-    client, sent = _client(recording)
+    client, sent = capturing_client(recording)
     with client, pytest.raises(InputValidationError) as caught:
         client.submit(model, {"prompt": "p", "image_url": str(key), "clip": str(image)})
     messages = [str(p) for p in caught.value.problems]
@@ -222,7 +207,7 @@ def test_a_file_that_is_not_media_of_the_fields_kind_is_never_uploaded(
     assert "(its content is an image (image/png)); only video files" in messages[1]
     assert "allow_any_file=True" in messages[0]
     assert recording.calls == [] and sent == []
-    allowed, sent = _client(recording, allow_any_file=True)
+    allowed, sent = capturing_client(recording, allow_any_file=True)
     with allowed:
         allowed.submit(model, {"prompt": "p", "image_url": str(key)})
     assert recording.calls == [key] and sent[0]["image_url"] == "https://cdn.test/x"
@@ -234,7 +219,7 @@ def test_a_tilde_path_is_expanded_before_it_is_checked_and_uploaded(
     monkeypatch.setenv("HOME", str(tmp_path))
     (tmp_path / "pic.png").write_bytes(png_bytes())
     recording = Recording()
-    client, sent = _client(recording)
+    client, sent = capturing_client(recording)
     with client:
         client.submit(model, {"prompt": "p", "images": ["~/pic.png"]})
     assert recording.calls == [tmp_path / "pic.png"]
