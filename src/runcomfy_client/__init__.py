@@ -42,6 +42,7 @@ from ._errors import (
     TransportError,
     UnknownModelError,
     UploadError,
+    WebhookError,
 )
 from ._polling import PollingPolicy, PollingSettings, PollObservation
 from ._polling_memory import PollingMemory
@@ -128,5 +129,6 @@ __all__ = [
     "UnknownModelError",
     "UploadError",
     "Validator",
+    "WebhookError",
     "__version__",
 ]
