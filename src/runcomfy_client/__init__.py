@@ -15,6 +15,7 @@ from ._client import (
     SyncResult,
 )
 from ._dialect import LintWarning
+from ._download_policy import RUNCOMFY_OUTPUT_HOSTS, DownloadPolicy
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -76,6 +77,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "RUNCOMFY_OUTPUT_HOSTS",
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
@@ -92,6 +94,7 @@ __all__ = [
     "ConfigurationError",
     "DeadlineExceededError",
     "DownloadError",
+    "DownloadPolicy",
     "DownloadProgress",
     "DuplicateModelError",
     "Failed",

@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 
 from . import _protocol as p
-from ._download import ProgressCallback, download_async, download_sync, plan_targets
+from ._download import DownloadJob, ProgressCallback, download_async, download_sync, plan_targets
+from ._download_policy import DownloadPolicy
 from ._errors import JobError
 from ._polling import PollingPolicy, default_policy
 from ._registry import ModelSchema, Registry
@@ -83,6 +85,7 @@ class _Common:
         polling: PollingPolicy | None = None,
         uploader: Uploader | None = None,
         allow_any_file: bool = False,
+        downloads: DownloadPolicy | None = None,
     ) -> None:
         if max_retries is not None:
             retry = RetryPolicy(
@@ -95,6 +98,7 @@ class _Common:
         # Upload local files whose content is not media of the field's kind (off: a path typed
         # by mistake, or put in an input file by someone else, must not upload a private file).
         self.allow_any_file = allow_any_file
+        self.downloads = downloads if downloads is not None else DownloadPolicy()
         self._rng = random.Random()  # noqa: S311 - jitter only
         # Told of every answer's status (and Retry-After), so a batch can slow all its jobs.
         self.response_listeners: list[Callable[[int, float | None], None]] = []
@@ -167,6 +171,34 @@ class _Common:
             args["json"] = call.json
         return args
 
+    def _download_plan(
+        self,
+        result: Result,
+        directory: str | os.PathLike[str],
+        overwrite: bool,
+        on_progress: ProgressCallback | None,
+        max_bytes: int | None,
+        timeout: float | None,
+        owns_http: bool,
+    ) -> tuple[DownloadJob, list[tuple[str, Path]]]:
+        """What ``download()`` fetches, where to, and under which rules and deadline."""
+        if result.status and result.status != "completed":
+            raise JobError(
+                f"job {result.request_id} has no outputs yet (status {result.status})",
+                request_id=result.request_id,
+            )
+        job = DownloadJob(
+            policy=self.downloads.with_max_bytes(max_bytes),
+            retry=self.retry,
+            local=p.is_loopback(urlsplit(self.base_url).hostname or ""),
+            timeout=self._settings.timeout,
+            owns_http=owns_http,
+            deadline=None if timeout is None else time.monotonic() + timeout,
+            on_progress=on_progress,
+        )
+        targets = plan_targets(result.urls, Path(directory), overwrite=overwrite)
+        return job, list(zip(result.urls, targets, strict=True))
+
     def _handle_data(self, body: Mapping[str, Any], model_id: str | None) -> _HandleData:
         request_id = body.get("request_id")
         if not isinstance(request_id, str) or not request_id:
@@ -207,11 +239,20 @@ class SyncResult(Result):
         *,
         overwrite: bool = False,
         on_progress: ProgressCallback | None = None,
+        max_bytes: int | None = None,
+        timeout: float | None = None,
     ) -> list[Path]:
-        """Save every output into ``directory``; returns the paths."""
+        """Save every output into ``directory``; returns the paths (see Client.download)."""
         if self._client is None:
             raise RuntimeError("this result is not bound to a client; use client.download()")
-        return self._client.download(self, directory, overwrite=overwrite, on_progress=on_progress)
+        return self._client.download(
+            self,
+            directory,
+            overwrite=overwrite,
+            on_progress=on_progress,
+            max_bytes=max_bytes,
+            timeout=timeout,
+        )
 
 
 class RequestHandle:
@@ -285,6 +326,7 @@ class Client(_Common):
         polling: PollingPolicy | None = None,
         uploader: Uploader | None = None,
         allow_any_file: bool = False,
+        downloads: DownloadPolicy | None = None,
         http_client: httpx.Client | None = None,
     ) -> None:
         super().__init__(
@@ -298,6 +340,7 @@ class Client(_Common):
             polling=polling,
             uploader=uploader,
             allow_any_file=allow_any_file,
+            downloads=downloads,
         )
         self._owns_http = http_client is None
         self._http = http_client or httpx.Client(timeout=self._settings.timeout)
@@ -444,13 +487,19 @@ class Client(_Common):
         download_to: str | os.PathLike[str] | None = None,
         on_progress: ProgressCallback | None = None,
     ) -> SyncResult:
-        """Validate, submit, wait, and (with ``download_to``) save the outputs."""
+        """Validate, submit, wait, and (with ``download_to``) save the outputs.
+
+        ``timeout`` is a deadline for all of it, the download included.
+        """
+        deadline = _deadline(timeout)
         handle = self.submit(model, inputs)
         result = handle.wait(
-            timeout=timeout, cancel_on_timeout=cancel_on_timeout, on_status=on_status
+            timeout=_left(deadline), cancel_on_timeout=cancel_on_timeout, on_status=on_status
         )
         if download_to is not None:
-            files = self.download(result, download_to, on_progress=on_progress)
+            files = self.download(
+                result, download_to, on_progress=on_progress, timeout=_left(deadline)
+            )
             result = _with_files(result, files)
         return result
 
@@ -461,22 +510,34 @@ class Client(_Common):
         *,
         overwrite: bool = False,
         on_progress: ProgressCallback | None = None,
+        max_bytes: int | None = None,
+        timeout: float | None = None,
     ) -> list[Path]:
-        """Save every output of ``result`` into ``directory``; returns the paths."""
-        if result.status and result.status != "completed":
-            raise JobError(
-                f"job {result.request_id} has no outputs yet (status {result.status})",
-                request_id=result.request_id,
-            )
-        targets = plan_targets(result.urls, Path(directory), overwrite=overwrite)
-        return [
-            download_sync(self._http, url, path, on_progress)
-            for url, path in zip(result.urls, targets, strict=True)
-        ]
+        """Save every output of ``result`` into ``directory``; returns the paths.
+
+        Each file is verified (length, range, encoding) and renamed into place only when
+        complete; ``max_bytes`` overrides the client's size cap for this call, and ``timeout``
+        bounds the whole call in seconds. Raises DownloadError (naming the URL without its
+        query string) and leaves no partial file behind.
+        """
+        job, plan = self._download_plan(
+            result, directory, overwrite, on_progress, max_bytes, timeout, self._owns_http
+        )
+        label = f"job {result.request_id}: " if result.request_id else ""
+        return [download_sync(self._http, job, url, path, label) for url, path in plan]
 
     def fetch_model(self, model_id: str) -> Any:
         """The API's description of one model, including its published ``input_schema``."""
         return dict(self._send(p.model_call(model_id)))
+
+
+def _deadline(timeout: float | None) -> float | None:
+    return None if timeout is None else time.monotonic() + timeout
+
+
+def _left(deadline: float | None) -> float | None:
+    """Seconds until ``deadline`` (never negative), for the next step of a whole-job deadline."""
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
 def _with_files(result: _R, files: list[Path]) -> _R:
@@ -500,11 +561,18 @@ class AsyncResult(Result):
         *,
         overwrite: bool = False,
         on_progress: ProgressCallback | None = None,
+        max_bytes: int | None = None,
+        timeout: float | None = None,
     ) -> list[Path]:
         if self._client is None:
             raise RuntimeError("this result is not bound to a client; use client.download()")
         return await self._client.download(
-            self, directory, overwrite=overwrite, on_progress=on_progress
+            self,
+            directory,
+            overwrite=overwrite,
+            on_progress=on_progress,
+            max_bytes=max_bytes,
+            timeout=timeout,
         )
 
 
@@ -575,6 +643,7 @@ class AsyncClient(_Common):
         polling: PollingPolicy | None = None,
         uploader: Uploader | None = None,
         allow_any_file: bool = False,
+        downloads: DownloadPolicy | None = None,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
         super().__init__(
@@ -588,6 +657,7 @@ class AsyncClient(_Common):
             polling=polling,
             uploader=uploader,
             allow_any_file=allow_any_file,
+            downloads=downloads,
         )
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(timeout=self._settings.timeout)
@@ -725,12 +795,15 @@ class AsyncClient(_Common):
         download_to: str | os.PathLike[str] | None = None,
         on_progress: ProgressCallback | None = None,
     ) -> AsyncResult:
+        deadline = _deadline(timeout)
         handle = await self.submit(model, inputs)
         result = await handle.wait(
-            timeout=timeout, cancel_on_timeout=cancel_on_timeout, on_status=on_status
+            timeout=_left(deadline), cancel_on_timeout=cancel_on_timeout, on_status=on_status
         )
         if download_to is not None:
-            files = await self.download(result, download_to, on_progress=on_progress)
+            files = await self.download(
+                result, download_to, on_progress=on_progress, timeout=_left(deadline)
+            )
             result = _with_files(result, files)
         return result
 
@@ -741,17 +814,14 @@ class AsyncClient(_Common):
         *,
         overwrite: bool = False,
         on_progress: ProgressCallback | None = None,
+        max_bytes: int | None = None,
+        timeout: float | None = None,
     ) -> list[Path]:
-        if result.status and result.status != "completed":
-            raise JobError(
-                f"job {result.request_id} has no outputs yet (status {result.status})",
-                request_id=result.request_id,
-            )
-        targets = plan_targets(result.urls, Path(directory), overwrite=overwrite)
-        return [
-            await download_async(self._http, url, path, on_progress)
-            for url, path in zip(result.urls, targets, strict=True)
-        ]
+        job, plan = self._download_plan(
+            result, directory, overwrite, on_progress, max_bytes, timeout, self._owns_http
+        )
+        label = f"job {result.request_id}: " if result.request_id else ""
+        return [await download_async(self._http, job, url, path, label) for url, path in plan]
 
     async def fetch_model(self, model_id: str) -> Any:
         return dict(await self._send(p.model_call(model_id)))

@@ -1,32 +1,52 @@
-"""Saving outputs: stream to a temporary name, resume after a cut, check the length, rename.
+"""Saving outputs: where each file goes, and the drivers that fetch it.
 
-Never writes outside the target folder whatever the URL's file name, never overwrites an existing
-file silently (a new name is chosen unless ``overwrite=True``), and never sends the API key: output
-URLs are fetched with a plain GET.
+Every rule of a download (ranges, lengths, encodings, caps, redirects, retries, the deadline,
+the temporary name) lives in ``_download_flow.Transfer``; where a file may come from lives in
+``_download_policy``. This module picks a reader and runs the transfer with it:
+
+- the fast reader (``_fast_get``) when the client made its own connections and no proxy from
+  the environment applies: it connects to the very address that was checked. The async client
+  runs it in a thread of its own (a cancel cuts the connection and waits for the thread to
+  remove its partial file); progress callbacks still run on the event loop;
+- otherwise httpx, through the client's ``httpx.Client``/``AsyncClient``, so a client passed
+  in keeps its transport, proxies and certificates. The host's addresses are checked before
+  anything is sent, and the connected peer once more when the connection is the client's own
+  and not proxied (a transport passed in may be a proxy or a mock: its peer is not the host).
+
+No path sends the API key: a request carries the transfer's headers only, and any
+``Authorization`` or ``Cookie`` default of a client passed in is removed.
 """
 
 from __future__ import annotations
 
-import os
+import http.client
 import re
-import uuid
+import socket
+import threading
 from collections.abc import Callable, Iterable
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 import httpx
 
+from ._download_flow import ProgressCallback, RetryableError, Transfer
+from ._download_policy import DownloadPolicy, addresses_of, resolve
 from ._errors import DownloadError
-from ._types import DownloadProgress
+from ._retry import RetryPolicy
 
-__all__ = ["ProgressCallback", "plan_targets"]
+if TYPE_CHECKING:
+    import asyncio
 
-ProgressCallback = Callable[[DownloadProgress], None]
-# Bytes are written as they arrive (no chunk_size): httpx would hold back a partial chunk and
-# lose it when the connection is cut, and resuming needs every byte that did arrive.
-MAX_RESUMES = 5
+__all__ = ["DownloadJob", "ProgressCallback", "download_async", "download_sync", "plan_targets"]
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+# What a failed attempt may raise on each path, besides the transfer's own DownloadError.
+_FAST_FAILURES = (OSError, http.client.HTTPException, RetryableError)
+_HTTPX_FAILURES = (httpx.TransportError, OSError, RetryableError)
+_SECRET_HEADERS = ("Authorization", "Proxy-Authorization", "Cookie")
 
 
 def safe_name(url: str, fallback: str = "output") -> str:
@@ -57,113 +77,258 @@ def plan_targets(urls: Iterable[str], directory: Path, *, overwrite: bool = Fals
     return chosen
 
 
-@dataclass
-class _Progress:
-    url: str
-    path: Path
-    total: int | None = None
-    received: int = 0
+@dataclass(frozen=True)
+class DownloadJob:
+    """What every file of one ``download()`` call shares: rules, budget, progress callback."""
 
-    def report(self, callback: ProgressCallback | None, done: bool = False) -> None:
-        if callback is not None:
-            callback(DownloadProgress(self.url, self.path, self.received, self.total, done))
+    policy: DownloadPolicy
+    retry: RetryPolicy
+    local: bool  # the client talks to a local emulator: loopback outputs are allowed
+    timeout: httpx.Timeout
+    owns_http: bool  # the client made its httpx client: the fast reader may be used
+    deadline: float | None = None  # time.monotonic() by which every file must be saved
+    on_progress: ProgressCallback | None = None
 
-
-def _temp_for(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part")
-
-
-def _range_headers(received: int) -> dict[str, str]:
-    return {"Range": f"bytes={received}-"} if received else {}
-
-
-def _accept(response: httpx.Response, state: _Progress) -> bool:
-    """Check a (re)started answer; True when it continues at ``received``, False for restart."""
-    if response.status_code == 206 and state.received:
-        content_range = response.headers.get("Content-Range", "")
-        match = re.match(r"bytes (\d+)-(\d+)/(\d+|\*)", content_range)
-        if match and int(match.group(1)) == state.received:
-            if match.group(3) != "*":
-                state.total = int(match.group(3))
-            return True
-    if response.status_code not in (200, 206):
-        raise DownloadError(f"{state.url} answered HTTP {response.status_code}", url=state.url)
-    length = response.headers.get("Content-Length")
-    state.total = int(length) if length and length.isdigit() else None
-    state.received = 0
-    return False
-
-
-def _finish(tmp: Path, state: _Progress) -> None:
-    if state.total is not None and state.received != state.total:
-        raise DownloadError(
-            f"{state.url}: got {state.received} of {state.total} bytes", url=state.url
+    def transfer(
+        self, url: str, path: Path, label: str, on_progress: ProgressCallback | None
+    ) -> Transfer:
+        return Transfer(
+            url,
+            path,
+            policy=self.policy,
+            retry=self.retry,
+            local=self.local,
+            deadline=self.deadline,
+            read_timeout=self.timeout.read,
+            connect_timeout=self.timeout.connect,
+            on_progress=on_progress,
+            label=label,
         )
-    os.replace(tmp, state.path)
+
+    def fast(self, url: str) -> bool:
+        """Whether the fast reader may fetch ``url`` (else httpx does)."""
+        from ._fast_get import proxied
+
+        return self.owns_http and self.policy.fast and not proxied(url)
+
+    def peer_checked(self, url: str) -> bool:
+        """Whether httpx's connected peer is the host itself (no proxy, no foreign transport)."""
+        from ._fast_get import proxied
+
+        return self.owns_http and not proxied(url)
+
+
+# -- sync ---------------------------------------------------------------------------------------
 
 
 def download_sync(
-    http: httpx.Client, url: str, path: Path, on_progress: ProgressCallback | None = None
+    http: httpx.Client, job: DownloadJob, url: str, path: Path, label: str = ""
 ) -> Path:
-    """Stream ``url`` to ``path`` (see the module docstring)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_for(path)
-    state = _Progress(url, path)
+    """Fetch ``url`` to ``path``, verified (see ``_download_flow``)."""
+    transfer = job.transfer(url, path, label, job.on_progress)
+    if job.fast(url):
+        return _run_sync(transfer, _fast_attempt(), _FAST_FAILURES)
+    return _run_sync(transfer, _httpx_attempt(http, job), _HTTPX_FAILURES)
+
+
+def _run_sync(
+    transfer: Transfer,
+    attempt: Callable[[Transfer], None],
+    failures: tuple[type[BaseException], ...],
+) -> Path:
     try:
-        failures = 0
-        while True:
-            before = state.received
+        transfer.path.parent.mkdir(parents=True, exist_ok=True)
+        while not transfer.done:
             try:
-                with http.stream("GET", url, headers=_range_headers(state.received)) as response:
-                    mode = "ab" if _accept(response, state) else "wb"
-                    with tmp.open(mode) as out:
-                        for chunk in response.iter_raw():
-                            out.write(chunk)
-                            state.received += len(chunk)
-                            state.report(on_progress)
-                if state.total is None or state.received >= state.total:
-                    break
-            except (httpx.TransportError, httpx.DecodingError) as exc:
-                # Give up only after MAX_RESUMES cuts in a row that brought nothing new.
-                failures = 0 if state.received > before else failures + 1
-                if failures > MAX_RESUMES:
-                    raise DownloadError(f"{url}: {type(exc).__name__}: {exc}", url=url) from None
-        _finish(tmp, state)
-        state.report(on_progress, done=True)
-        return path
+                attempt(transfer)
+            except failures as exc:
+                transfer.pause(transfer.failed(exc))
+        return transfer.finish()
     finally:
-        tmp.unlink(missing_ok=True)
+        transfer.close()
+
+
+def _fast_attempt() -> Callable[[Transfer], None]:
+    from ._fast_get import new_buffer, open_fast
+
+    buffer = new_buffer()
+
+    def attempt(transfer: Transfer) -> None:
+        with open_fast(transfer, buffer) as answer:
+            if transfer.head(answer.status, answer.headers):
+                for chunk in answer.chunks():
+                    transfer.body(chunk)
+                transfer.end()
+
+    return attempt
+
+
+def _httpx_attempt(http: httpx.Client, job: DownloadJob) -> Callable[[Transfer], None]:
+    def attempt(transfer: Transfer) -> None:
+        strict = job.peer_checked(transfer.target.url)
+        try:
+            transfer.check_addresses(resolve(transfer.target))
+        except socket.gaierror:
+            if strict:
+                raise
+        response = http.send(_request(http, transfer), stream=True, follow_redirects=False)
+        timer = _cut_at_deadline(transfer, response)
+        try:
+            if strict:
+                _check_peer(transfer, response)
+            if transfer.head(response.status_code, response.headers):
+                for chunk in response.iter_raw():
+                    transfer.body(chunk)
+                transfer.end()
+        finally:
+            if timer is not None:
+                timer.cancel()
+            response.close()
+
+    return attempt
+
+
+def _request(http: httpx.Client | httpx.AsyncClient, transfer: Transfer) -> httpx.Request:
+    connect, read = transfer.timeouts()
+    request = http.build_request(
+        "GET",
+        transfer.target.url,
+        headers=transfer.request_headers(),
+        timeout=httpx.Timeout(read, connect=connect),
+    )
+    for name in _SECRET_HEADERS:
+        request.headers.pop(name, None)
+    return request
+
+
+def _check_peer(transfer: Transfer, response: httpx.Response) -> None:
+    stream = response.extensions.get("network_stream")
+    address = stream.get_extra_info("server_addr") if stream is not None else None
+    if address:
+        transfer.check_peer(str(address[0]))
+
+
+def _cut_at_deadline(transfer: Transfer, response: httpx.Response) -> threading.Timer | None:
+    """A timer that cuts the connection at the deadline: a trickling body defeats timeouts."""
+    from ._fast_get import cut
+
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    left = transfer.remaining()
+    if not isinstance(sock, socket.socket) or left is None:
+        return None
+    timer = threading.Timer(max(left, 0.0), cut, (sock,))
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+# -- async --------------------------------------------------------------------------------------
 
 
 async def download_async(
-    http: httpx.AsyncClient, url: str, path: Path, on_progress: ProgressCallback | None = None
+    http: httpx.AsyncClient, job: DownloadJob, url: str, path: Path, label: str = ""
 ) -> Path:
-    """The async twin of :func:`download_sync`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_for(path)
-    state = _Progress(url, path)
+    """The async form of :func:`download_sync`: the same transfer, other I/O."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    if job.fast(url):
+        # The reader runs in a thread; callbacks run on the loop, as an async caller expects.
+        callback = job.on_progress
+        relay: ProgressCallback | None = None
+        if callback is not None:
+            relay = lambda update: _post(loop, callback, update)  # noqa: E731
+        transfer = job.transfer(url, path, label, relay)
+        attempt = _fast_attempt()
+        return await _in_thread(
+            loop, transfer, lambda: _run_sync(transfer, attempt, _FAST_FAILURES)
+        )
+    transfer = job.transfer(url, path, label, job.on_progress)
+    left = transfer.remaining()
+    if left is None:
+        return await _run_async(http, job, transfer)
     try:
-        failures = 0
-        while True:
-            before = state.received
+        return await asyncio.wait_for(_run_async(http, job, transfer), max(left, 0.0))
+    except asyncio.TimeoutError:
+        transfer.check_deadline()
+        raise
+
+
+async def _run_async(http: httpx.AsyncClient, job: DownloadJob, transfer: Transfer) -> Path:
+    import asyncio
+
+    try:
+        transfer.path.parent.mkdir(parents=True, exist_ok=True)
+        while not transfer.done:
             try:
-                headers = _range_headers(state.received)
-                async with http.stream("GET", url, headers=headers) as response:
-                    mode = "ab" if _accept(response, state) else "wb"
-                    with tmp.open(mode) as out:
-                        async for chunk in response.aiter_raw():
-                            out.write(chunk)
-                            state.received += len(chunk)
-                            state.report(on_progress)
-                if state.total is None or state.received >= state.total:
-                    break
-            except (httpx.TransportError, httpx.DecodingError) as exc:
-                # Give up only after MAX_RESUMES cuts in a row that brought nothing new.
-                failures = 0 if state.received > before else failures + 1
-                if failures > MAX_RESUMES:
-                    raise DownloadError(f"{url}: {type(exc).__name__}: {exc}", url=url) from None
-        _finish(tmp, state)
-        state.report(on_progress, done=True)
-        return path
+                await _attempt_async(http, job, transfer)
+            except _HTTPX_FAILURES as exc:
+                await asyncio.sleep(transfer.failed(exc))
+        return transfer.finish()
     finally:
-        tmp.unlink(missing_ok=True)
+        transfer.close()
+
+
+async def _attempt_async(http: httpx.AsyncClient, job: DownloadJob, transfer: Transfer) -> None:
+    import asyncio
+
+    target = transfer.target
+    strict = job.peer_checked(target.url)
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            target.host, target.port, type=socket.SOCK_STREAM
+        )
+        transfer.check_addresses(addresses_of(infos))
+    except socket.gaierror:
+        if strict:
+            raise
+    response = await http.send(_request(http, transfer), stream=True, follow_redirects=False)
+    try:
+        if strict:
+            _check_peer(transfer, response)
+        if transfer.head(response.status_code, response.headers):
+            async for chunk in response.aiter_raw():
+                transfer.body(chunk)
+            transfer.end()
+    finally:
+        await response.aclose()
+
+
+async def _in_thread(
+    loop: asyncio.AbstractEventLoop, transfer: Transfer, work: Callable[[], Path]
+) -> Path:
+    import asyncio
+
+    future: asyncio.Future[Path] = loop.create_future()
+
+    def settle(value: Path | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            assert value is not None
+            future.set_result(value)
+
+    def run() -> None:
+        try:
+            value = work()
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task as it is
+            _post(loop, settle, None, exc)
+        else:
+            _post(loop, settle, value, None)
+
+    threading.Thread(target=run, name="runcomfy-download", daemon=True).start()
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        # Cut the connection and let the thread remove its partial file before going on.
+        transfer.cancel()
+        await asyncio.wait([future])
+        raise
+
+
+def _post(loop: asyncio.AbstractEventLoop, fn: Callable[..., None], *args: object) -> None:
+    with suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
+        loop.call_soon_threadsafe(fn, *args)

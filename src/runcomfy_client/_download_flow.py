@@ -1,0 +1,501 @@
+"""One output fetched and verified: every decision of a download, apart from the network I/O.
+
+A driver (the fast reader in ``_fast_get``, or httpx sync or async in ``_download``) connects
+where :meth:`Transfer.target` says, sends :meth:`Transfer.request_headers`, shows the answer's
+head to :meth:`Transfer.head`, feeds the body to :meth:`Transfer.body`, calls
+:meth:`Transfer.end`, and asks :meth:`Transfer.failed` how long to wait after a failure. So the
+rules below hold on every path:
+
+- a 206 must carry a ``Content-Range`` that starts exactly where the file was cut, and no 206
+  is accepted for a request that asked for the whole file; a resume answered from byte 0 (200)
+  restarts the file; a mismatched range restarts it without ranges;
+- ``Accept-Encoding: identity`` is asked for; a gzip or deflate body is decoded anyway (and not
+  resumed by range), any other encoding is refused: compressed bytes are never saved as media;
+- the announced length is checked before reading, and the bytes are counted against
+  ``Content-Length``, ``Content-Range`` and the size cap while reading, and once more at the end;
+- redirects are followed up to the policy's limit, each hop checked like the first URL;
+- transient trouble (cuts, timeouts, 408/429/5xx) is retried, resuming with ``Range``, until
+  the deadline, or without one for ``retry.max_retries`` failures in a row with no new bytes;
+- the file is written under a temporary name in the target folder and renamed only when
+  complete; every other way out of the call (error, deadline, cancel, Ctrl-C) removes it.
+  Nothing is kept for a later call: a partial file never outlives the call that wrote it.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import ssl
+import threading
+import time
+import uuid
+import zlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from ._download_policy import (
+    Address,
+    DownloadPolicy,
+    check_address,
+    check_addresses,
+    check_url,
+)
+from ._errors import DownloadError
+from ._retry import RETRYABLE_STATUS, RetryPolicy, parse_retry_after
+from ._types import DownloadProgress
+from ._version import __version__
+
+__all__ = ["ProgressCallback", "RetryableError", "Transfer"]
+
+ProgressCallback = Callable[[DownloadProgress], None]
+
+REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
+MAX_RESTARTS = 3  # from byte 0, after an answer that did not continue where the file was cut
+_CONTENT_RANGE = re.compile(r"bytes[ \t]+(\d{1,19})-(\d{1,19})/(\d{1,19}|\*)", re.ASCII)
+_UNSATISFIED_RANGE = re.compile(r"bytes[ \t]+\*/(\d{1,19})", re.ASCII)
+_DIGITS = re.compile(r"\d{1,19}", re.ASCII)
+_DECODE_STEP = 1 << 20  # at most this many decoded bytes per step: a gzip bomb stays small
+_DECODABLE = {"gzip": 47, "x-gzip": 47, "deflate": 47}  # zlib wbits: gzip or zlib header
+
+
+class Headers(Protocol):
+    """Case-insensitive header lookup: httpx.Headers and http.client's message both fit."""
+
+    def get(self, name: str) -> str | None: ...
+
+
+class RetryableError(Exception):
+    """A failure worth another attempt (a cut, a 5xx, a range the server could not honour)."""
+
+    def __init__(
+        self, reason: str, *, retry_after: float | None = None, restart: bool = False
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+        self.restart = restart
+
+
+def _length(value: str | None) -> int | None:
+    if value is None:
+        return None
+    value = value.strip()
+    return int(value) if _DIGITS.fullmatch(value) else None
+
+
+def temp_for(path: Path) -> Path:
+    """The temporary name a download is written under, beside its final name."""
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part")
+
+
+class Transfer:
+    """The state of one download: where it is, what it has, and what it may do next."""
+
+    def __init__(
+        self,
+        url: str,
+        path: Path,
+        *,
+        policy: DownloadPolicy,
+        retry: RetryPolicy,
+        local: bool,
+        deadline: float | None = None,
+        read_timeout: float | None = 30.0,
+        connect_timeout: float | None = 10.0,
+        on_progress: ProgressCallback | None = None,
+        label: str = "",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.url = url
+        self.path = path
+        self.policy = policy
+        self.retry = retry
+        self.local = local
+        self.deadline = deadline
+        self.read_timeout = read_timeout
+        self.connect_timeout = connect_timeout
+        self.on_progress = on_progress
+        self.clock = clock
+        self._started = clock()
+        self.first = check_url(url, policy, local=local)
+        self.label = f"{label}{self.first.shown}"
+        self.target = self.first
+        self.hops = 0
+        self.received = 0  # bytes of the file written so far (decoded)
+        self.total: int | None = None  # the file's size, once an answer says it
+        self.done = False
+        self.saved = False
+        self._tmp = temp_for(path)
+        self._out: BinaryIO | None = None
+        self._use_ranges = True
+        self._validator: str | None = None  # ETag or Last-Modified, sent as If-Range
+        self._expect: int | None = None  # bytes this answer's body should carry
+        self._got = 0  # bytes of this answer's body so far (as sent, maybe encoded)
+        self._decoder: zlib._Decompress | None = None
+        self._failures = 0
+        self._restarts = 0
+        self._high_water = 0
+        self._stop = threading.Event()
+        self._abort: Callable[[], None] | None = None
+        self._lock = threading.Lock()
+
+    # -- budget -----------------------------------------------------------------------------
+
+    def remaining(self) -> float | None:
+        return None if self.deadline is None else self.deadline - self.clock()
+
+    def timeouts(self) -> tuple[float | None, float | None]:
+        """(connect, read) timeouts for the next network step, never past the deadline."""
+        left = self.remaining()
+        if left is None:
+            return self.connect_timeout, self.read_timeout
+        left = max(left, 0.001)
+        return (
+            left if self.connect_timeout is None else min(self.connect_timeout, left),
+            left if self.read_timeout is None else min(self.read_timeout, left),
+        )
+
+    def check_deadline(self) -> None:
+        left = self.remaining()
+        if left is not None and left <= 0:
+            budget = (self.deadline or 0) - self._started
+            of = f" of {self.total:,}" if self.total is not None else ""
+            raise DownloadError(
+                f"{self.label}: the deadline ({budget:.3g} s) passed after "
+                f"{self.received:,}{of} bytes",
+                url=self.first.shown,
+            )
+
+    # -- cancelling from another thread ----------------------------------------------------
+
+    def watch(self, abort: Callable[[], None] | None) -> None:
+        """Register how to cut the current connection (None when it is closed)."""
+        with self._lock:
+            self._abort = abort
+        if abort is not None and self._stop.is_set():
+            abort()
+
+    def cancel(self) -> None:
+        """Stop as soon as possible (from any thread): cut the connection, end any pause."""
+        self._stop.set()
+        with self._lock:
+            abort = self._abort
+        if abort is not None:
+            abort()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._stop.is_set()
+
+    def pause(self, seconds: float) -> None:
+        """Wait before the next attempt (a cancel ends the wait at once)."""
+        if seconds > 0:
+            self._stop.wait(seconds)
+
+    # -- one attempt ------------------------------------------------------------------------
+
+    def request_headers(self) -> dict[str, str]:
+        headers = {
+            "User-Agent": f"runcomfy-client/{__version__}",
+            "Accept": "*/*",
+            # Media is sent as is; asking for gzip would only make the bytes need decoding.
+            "Accept-Encoding": "identity",
+        }
+        if self.received and self._use_ranges:
+            headers["Range"] = f"bytes={self.received}-"
+            if self._validator is not None:
+                headers["If-Range"] = self._validator
+        return headers
+
+    def check_addresses(self, addresses: Sequence[Address]) -> list[Address]:
+        """The resolved addresses of the current hop, if every one is allowed."""
+        return check_addresses(addresses, self.target, self.policy, local=self.local)
+
+    def check_peer(self, ip: str) -> None:
+        """The address actually connected to must be allowed too (DNS may have changed)."""
+        check_address(ip, self.target, self.policy, local=self.local)
+
+    def head(self, status: int, headers: Headers) -> bool:
+        """Judge an answer's status and headers; True when its body is to be read."""
+        self.check_deadline()
+        if status in REDIRECT_STATUS:
+            self._redirect(headers.get("location"))
+            return False
+        if status == 416 and self.received and self._use_ranges:
+            self._unsatisfiable(headers)
+            return False
+        if status in RETRYABLE_STATUS:
+            raise RetryableError(
+                f"HTTP {status}", retry_after=parse_retry_after(headers.get("retry-after"))
+            )
+        if status not in (200, 206):
+            raise DownloadError(f"{self.label}: answered HTTP {status}", url=self.first.shown)
+        encoding = (headers.get("content-encoding") or "identity").strip().lower()
+        if encoding not in ("identity", "") and encoding not in _DECODABLE:
+            raise DownloadError(
+                f"{self.label}: the body is encoded as {encoding!r}, which this client "
+                "does not decode; refused rather than saved still encoded",
+                url=self.first.shown,
+            )
+        encoded = encoding in _DECODABLE
+        length = _length(headers.get("content-length"))
+        if status == 206:
+            self._partial(headers, length, encoded)
+        else:
+            self._whole(headers, length, encoded)
+        limit = self.policy.max_bytes
+        if self.total is not None and self.total > limit:
+            raise DownloadError(
+                f"{self.label}: the file is {self.total:,} bytes, over the {limit:,}-byte cap "
+                "(raise it with max_bytes= or --max-download-size)",
+                url=self.first.shown,
+            )
+        self._got = 0
+        return True
+
+    def _redirect(self, location: str | None) -> None:
+        if not location:
+            raise DownloadError(
+                f"{self.label}: a redirect without a Location header", url=self.first.shown
+            )
+        from urllib.parse import urljoin
+
+        self.hops += 1
+        if self.hops > self.policy.max_redirects:
+            raise DownloadError(
+                f"{self.label}: more than {self.policy.max_redirects} redirects",
+                url=self.first.shown,
+            )
+        location = urljoin(self.target.url, location.strip())
+        self.target = check_url(location, self.policy, local=self.local)
+
+    def _unsatisfiable(self, headers: Headers) -> None:
+        match = _UNSATISFIED_RANGE.fullmatch((headers.get("content-range") or "").strip())
+        if (
+            match is not None
+            and int(match.group(1)) == self.received
+            and self.total in (None, self.received)
+        ):
+            # Everything was there already: the cut came right after the last byte.
+            self.total = self.received
+            self.done = True
+            return
+        raise RetryableError("the server could not serve the rest of the file", restart=True)
+
+    def _whole(self, headers: Headers, length: int | None, encoded: bool) -> None:
+        # The whole file (also what a server that ignores Range sends): start it again.
+        out = self._file()
+        out.seek(0)
+        out.truncate()
+        self.received = 0
+        self._expect = length
+        if encoded:
+            self._use_ranges = False  # a range of encoded bytes cannot be trusted to resume
+            self._decoder = zlib.decompressobj(47)
+            self.total = None
+        else:
+            self._decoder = None
+            self.total = length
+        etag = (headers.get("etag") or "").strip()
+        modified = (headers.get("last-modified") or "").strip()
+        self._validator = etag if etag and not etag.startswith("W/") else (modified or None)
+
+    def _partial(self, headers: Headers, length: int | None, encoded: bool) -> None:
+        if not self.received or not self._use_ranges:
+            raise DownloadError(
+                f"{self.label}: answered 206 Partial Content to a request for the whole "
+                "file; refused",
+                url=self.first.shown,
+            )
+        content_range = (headers.get("content-range") or "").strip()
+        match = _CONTENT_RANGE.fullmatch(content_range)
+        asked = f"bytes={self.received}-"
+        if match is None or encoded:
+            raise RetryableError(
+                f"a 206 answer with Content-Range {content_range!r} for {asked}", restart=True
+            )
+        start, end = int(match.group(1)), int(match.group(2))
+        size = None if match.group(3) == "*" else int(match.group(3))
+        if (
+            start != self.received
+            or end < start
+            or (size is not None and end >= size)
+            or (length is not None and length != end - start + 1)
+        ):
+            raise RetryableError(
+                f"Content-Range {content_range!r} does not match the request for {asked}",
+                restart=True,
+            )
+        if size is not None and self.total is not None and size != self.total:
+            raise RetryableError(
+                f"the file changed on the server (was {self.total:,} bytes, now {size:,})",
+                restart=True,
+            )
+        if size is not None:
+            self.total = size
+        self._expect = end - start + 1
+        self._file().seek(self.received)
+
+    def body(self, data: bytes | memoryview) -> None:
+        """Write a piece of the body (decoded), counting it against every limit."""
+        self._got += len(data)
+        if self._expect is not None and self._got > self._expect:
+            raise DownloadError(
+                f"{self.label}: the server sent more than the {self._expect:,} bytes it announced",
+                url=self.first.shown,
+            )
+        out = self._file()
+        if self._decoder is None:
+            self._count(len(data))
+            out.write(data)
+        else:
+            self._decode(data, out)
+        self._report(done=False)
+        self.check_deadline()
+
+    def _decode(self, data: bytes | memoryview, out: BinaryIO) -> None:
+        assert self._decoder is not None
+        pending: bytes | memoryview = data
+        try:
+            while pending:
+                piece = self._decoder.decompress(pending, _DECODE_STEP)
+                self._count(len(piece))
+                out.write(piece)
+                pending = self._decoder.unconsumed_tail
+                if self._decoder.eof:
+                    break
+        except zlib.error as exc:
+            raise DownloadError(
+                f"{self.label}: the compressed body is corrupt ({exc})", url=self.first.shown
+            ) from None
+
+    def _count(self, n: int) -> None:
+        self.received += n
+        if self.received > self.policy.max_bytes:
+            raise DownloadError(
+                f"{self.label}: more than the {self.policy.max_bytes:,}-byte cap arrived; "
+                "refused (raise it with max_bytes= or --max-download-size)",
+                url=self.first.shown,
+            )
+
+    def end(self) -> None:
+        """The body ended: complete, or cut (retry), or one range of several (go on)."""
+        self.check_deadline()
+        if self._expect is not None and self._got < self._expect:
+            raise RetryableError(f"cut off after {self._got:,} of {self._expect:,} bytes")
+        if self._decoder is not None:
+            if not self._decoder.eof:
+                raise RetryableError("the compressed body ended early", restart=True)
+            if self._decoder.unused_data:
+                raise DownloadError(
+                    f"{self.label}: data after the end of the compressed body",
+                    url=self.first.shown,
+                )
+        if self.total is not None and self.received > self.total:
+            raise DownloadError(
+                f"{self.label}: got {self.received:,} bytes of a {self.total:,}-byte file",
+                url=self.first.shown,
+            )
+        if self.total is None or self.received == self.total:
+            self.done = True
+        else:
+            self._next_attempt()  # the server sent one range of several: ask for the rest
+
+    def finish(self) -> Path:
+        """Check the written file once more and give it its final name."""
+        out = self._file()
+        out.flush()
+        size = os.fstat(out.fileno()).st_size
+        if size != self.received or (self.total is not None and size != self.total):
+            raise DownloadError(
+                f"{self.label}: wrote {size:,} bytes, expected {self.total or self.received:,}",
+                url=self.first.shown,
+            )
+        out.close()
+        self._out = None
+        os.replace(self._tmp, self.path)
+        self.saved = True
+        self._report(done=True)
+        return self.path
+
+    def close(self) -> None:
+        """Release the file; unless it was saved, remove what was written."""
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+        if not self.saved:
+            self._tmp.unlink(missing_ok=True)
+
+    # -- after a failure --------------------------------------------------------------------
+
+    def failed(self, exc: BaseException) -> float:
+        """Seconds to wait before trying again, or DownloadError when it is time to stop."""
+        if self.cancelled:
+            raise DownloadError(f"{self.label}: cancelled", url=self.first.shown) from None
+        if isinstance(exc, DownloadError):
+            raise exc
+        self.check_deadline()
+        reason, retry_after, restart = self._reason(exc)
+        progressed = self.received > self._high_water
+        self._high_water = max(self._high_water, self.received)
+        self._failures = 0 if progressed else self._failures + 1
+        if restart:
+            self._restarts += 1
+            if self._restarts > MAX_RESTARTS:
+                raise DownloadError(
+                    f"{self.label}: {reason} (gave up after {self._restarts} restarts)",
+                    url=self.first.shown,
+                )
+            self._use_ranges = False
+            self.received = 0
+            self.total = None
+        elif self.deadline is None and self._failures > self.retry.max_retries:
+            raise DownloadError(
+                f"{self.label}: {reason} (gave up after {self._failures} failed attempts in a row)",
+                url=self.first.shown,
+            )
+        self._next_attempt()
+        if progressed or restart:
+            return 0.0  # a cut after progress is no sign of overload: resume at once
+        delay = self.retry.delay(self._failures, retry_after)
+        left = self.remaining()
+        if left is not None and delay >= left:
+            raise DownloadError(
+                f"{self.label}: {reason}; the deadline leaves no time to try again",
+                url=self.first.shown,
+            )
+        return delay
+
+    def _reason(self, exc: BaseException) -> tuple[str, float | None, bool]:
+        if isinstance(exc, RetryableError):
+            return exc.reason, exc.retry_after, exc.restart
+        if isinstance(exc, ssl.SSLCertVerificationError) or (
+            "CERTIFICATE_VERIFY_FAILED" in str(exc)
+        ):
+            raise DownloadError(
+                f"{self.label}: the TLS certificate could not be verified ({exc})",
+                url=self.first.shown,
+            ) from None
+        text = str(exc).replace(self.url, self.first.shown)
+        if isinstance(exc, http.client.IncompleteRead):
+            text = f"cut off after {len(exc.partial):,} bytes of a chunk"
+        return f"{type(exc).__name__}: {text}"[:300], None, False
+
+    def _next_attempt(self) -> None:
+        self.target = self.first
+        self.hops = 0
+        self._decoder = None
+        self._expect = None
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _file(self) -> BinaryIO:
+        if self._out is None:
+            self._out = self._tmp.open("wb")
+        return self._out
+
+    def _report(self, *, done: bool) -> None:
+        if self.on_progress is not None:
+            self.on_progress(DownloadProgress(self.url, self.path, self.received, self.total, done))
