@@ -65,7 +65,9 @@ def gzipped(data: bytes) -> bytes:
     return gzip.compress(data, mtime=0)
 
 
-def trickle(first: bytes, piece: bytes = b"x", every: float = 0.02, limit: int = 500) -> Iterator[bytes]:
+def trickle(
+    first: bytes, piece: bytes = b"x", every: float = 0.02, limit: int = 500
+) -> Iterator[bytes]:
     """Send ``first``, then ``piece`` every ``every`` seconds (bounded, so the thread ends)."""
     yield first
     for _ in range(limit):
@@ -132,7 +134,7 @@ class HostileServer:
             allow_reuse_address = True
 
         self._server = Server(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True).start()
         return self
 
     def __exit__(self, *exc: object) -> None:

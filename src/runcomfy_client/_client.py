@@ -194,6 +194,7 @@ class _Common:
             timeout=self._settings.timeout,
             owns_http=owns_http,
             deadline=None if timeout is None else time.monotonic() + timeout,
+            budget=timeout,
             on_progress=on_progress,
         )
         targets = plan_targets(result.urls, Path(directory), overwrite=overwrite)

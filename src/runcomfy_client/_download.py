@@ -87,6 +87,7 @@ class DownloadJob:
     timeout: httpx.Timeout
     owns_http: bool  # the client made its httpx client: the fast reader may be used
     deadline: float | None = None  # time.monotonic() by which every file must be saved
+    budget: float | None = None  # the timeout that set it, in seconds (for messages)
     on_progress: ProgressCallback | None = None
 
     def transfer(
@@ -99,6 +100,7 @@ class DownloadJob:
             retry=self.retry,
             local=self.local,
             deadline=self.deadline,
+            budget=self.budget,
             read_timeout=self.timeout.read,
             connect_timeout=self.timeout.connect,
             on_progress=on_progress,

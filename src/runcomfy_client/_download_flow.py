@@ -102,6 +102,7 @@ class Transfer:
         retry: RetryPolicy,
         local: bool,
         deadline: float | None = None,
+        budget: float | None = None,
         read_timeout: float | None = 30.0,
         connect_timeout: float | None = 10.0,
         on_progress: ProgressCallback | None = None,
@@ -114,6 +115,7 @@ class Transfer:
         self.retry = retry
         self.local = local
         self.deadline = deadline
+        self.budget = budget  # the caller's timeout in seconds, as they gave it: for messages
         self.read_timeout = read_timeout
         self.connect_timeout = connect_timeout
         self.on_progress = on_progress
@@ -160,7 +162,7 @@ class Transfer:
     def check_deadline(self) -> None:
         left = self.remaining()
         if left is not None and left <= 0:
-            budget = (self.deadline or 0) - self._started
+            budget = self.budget if self.budget is not None else self.clock() - self._started
             of = f" of {self.total:,}" if self.total is not None else ""
             raise DownloadError(
                 f"{self.label}: the deadline ({budget:.3g} s) passed after "

@@ -87,7 +87,7 @@ class _PinnedConnection(http.client.HTTPConnection):
 
 
 class FastAnswer:
-    """An answer whose body is read into one reusable buffer."""
+    """An answer whose body is read into one reusable buffer, a ``recv`` at a time."""
 
     def __init__(self, response: http.client.HTTPResponse, buffer: memoryview) -> None:
         self.response = response
@@ -95,9 +95,23 @@ class FastAnswer:
         self.headers = response.headers
         self._buffer = buffer
 
-    def chunks(self) -> Iterator[memoryview]:
-        buffer, read = self._buffer, self.response.readinto
-        while n := read(buffer):
+    def chunks(self) -> Iterator[bytes | memoryview]:
+        """The body as it arrives: each piece is handed on at once (progress, deadline)."""
+        response, buffer = self.response, self._buffer
+        if response.chunked:
+            # Rare for media; http.client decodes the framing, a piece per call.
+            while data := response.read1(len(buffer)):
+                yield data
+            return
+        stream = response.fp
+        left = response.length  # None: the body ends when the connection does
+        while stream is not None and (left is None or left > 0):
+            view = buffer if left is None or left >= len(buffer) else buffer[:left]
+            n = stream.readinto1(view)
+            if not n:
+                return  # the connection ended: the transfer judges whether that was early
+            if left is not None:
+                left -= n
             yield buffer[:n]
 
 
