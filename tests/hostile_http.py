@@ -11,6 +11,7 @@ import gzip
 import json
 import socket
 import socketserver
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -79,6 +80,7 @@ def trickle(
 class HostileServer:
     routes: dict[str, Route] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
+    tls: ssl.SSLContext | None = None  # serve https with this context
     _server: socketserver.ThreadingTCPServer | None = None
 
     @property
@@ -87,7 +89,8 @@ class HostileServer:
         return int(self._server.server_address[1])
 
     def url(self, path: str, host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{host}:{self.port}{path}"
 
     def hits(self, path: str) -> list[Request]:
         return [r for r in self.requests if r.path.split("?")[0] == path]
@@ -99,6 +102,11 @@ class HostileServer:
             def handle(self) -> None:
                 sock: socket.socket = self.request
                 sock.settimeout(10)
+                if outer.tls is not None:
+                    try:
+                        sock = outer.tls.wrap_socket(sock, server_side=True)
+                    except (OSError, ssl.SSLError):
+                        return  # the client refused the certificate
                 data = b""
                 while b"\r\n\r\n" not in data:
                     piece = sock.recv(65536)
@@ -141,3 +149,54 @@ class HostileServer:
         assert self._server is not None
         self._server.shutdown()
         self._server.server_close()
+
+
+def fake_api(server: HostileServer, model_id: str, outputs: dict[str, Any]) -> None:
+    """Routes of a Model API whose one job completes at once with ``outputs``."""
+    body = {"request_id": "job-16", "status": "completed", "output": outputs}
+    server.routes[f"/v1/models/{model_id}"] = lambda r: json_answer({"request_id": "job-16"})
+    server.routes["/v1/requests/job-16/status"] = lambda r: json_answer(
+        {"request_id": "job-16", "status": "completed"}
+    )
+    server.routes["/v1/requests/job-16/result"] = lambda r: json_answer(body)
+
+
+def self_signed(folder: Any, *names: str) -> tuple[ssl.SSLContext, str]:
+    """A server TLS context for ``names`` (and 127.0.0.1), and the path of its certificate."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hostile test server")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    alt = [x509.DNSName(n) for n in names] + [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(alt), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path = folder / "cert.pem"
+    key_path = folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_path, key_path)
+    return context, str(cert_path)

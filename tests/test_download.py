@@ -714,3 +714,129 @@ def test_an_error_on_the_second_file_keeps_the_first_and_no_partial(
     with pytest.raises(DownloadError):
         fetch(mode, [server.url("/a.mp4"), server.url("/b.mp4")], tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["a.mp4"]
+
+
+# -- the whole-job deadline ---------------------------------------------------------------------
+
+INPAINT_INPUTS = {
+    "prompt": "a fox",
+    "start_image": "https://example.com/a.png",
+    "end_image": "https://example.com/b.png",
+}
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_run_timeout_bounds_the_download_too(
+    server: HostileServer, tmp_path: Path, asynchronous: bool
+) -> None:
+    # Today run(timeout=) stopped counting when the job completed: a slow file ran for ever.
+    from runcomfy_client import PollingPolicy
+
+    from .conftest import INPAINT
+    from .hostile_http import fake_api
+
+    fake_api(server, INPAINT, {"video": server.url("/v.mp4")})
+    server.routes["/v.mp4"] = lambda r: trickle(head(200, {"Content-Length": 10_000}) + b"x")
+    options: dict[str, Any] = {
+        "api_key": "k",
+        "base_url": server.url(""),
+        "polling": PollingPolicy(first_interval=0.01, min_interval=0.01, learn=False),
+    }
+    started = time.monotonic()
+    with pytest.raises(DownloadError, match="job job-16: .*deadline"):
+        if asynchronous:
+
+            async def run() -> None:
+                async with AsyncClient(**options) as client:
+                    await client.run(INPAINT, INPAINT_INPUTS, timeout=0.5, download_to=tmp_path)
+
+            asyncio.run(run())
+        else:
+            with Client(**options) as client:
+                client.run(INPAINT, INPAINT_INPUTS, timeout=0.5, download_to=tmp_path)
+    assert time.monotonic() - started < 5
+    assert no_partials(tmp_path)
+
+
+# -- https --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[HostileServer, str]]:
+    pytest.importorskip("cryptography")
+    from .hostile_http import self_signed
+
+    context, cert = self_signed(tmp_path_factory.mktemp("tls"), "cdn.test")
+    with HostileServer(tls=context) as s:
+        yield s, cert
+
+
+@pytest.fixture
+def trust(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Trust a certificate file the way httpx does (SSL_CERT_FILE), for both readers."""
+    from runcomfy_client import _fast_get
+
+    def trust_file(path: str | None) -> None:
+        if path is None:
+            monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+        else:
+            monkeypatch.setenv("SSL_CERT_FILE", path)
+        _fast_get._tls_context.cache_clear()
+
+    yield trust_file
+    _fast_get._tls_context.cache_clear()
+
+
+def test_https_downloads_on_every_reader(
+    tls_server: tuple[HostileServer, str], trust: Any, mode: str, tmp_path: Path
+) -> None:
+    server, cert = tls_server
+    trust(cert)
+    server.routes["/v.mp4"] = cut_once(PAYLOAD, 123_456)
+    policy = DownloadPolicy(allow_private=True)  # the test server is on loopback
+    [path] = fetch(mode, server.url("/v.mp4"), tmp_path, base_url=REMOTE, policy=policy)
+    assert path.read_bytes() == PAYLOAD
+
+
+def test_an_untrusted_certificate_fails_at_once(
+    tls_server: tuple[HostileServer, str], trust: Any, mode: str, tmp_path: Path
+) -> None:
+    server, _ = tls_server
+    trust(None)
+    server.routes["/v.mp4"] = lambda r: serve_file(PAYLOAD, r)
+    policy = DownloadPolicy(allow_private=True)
+    with pytest.raises(DownloadError, match="certificate"):
+        fetch(mode, server.url("/v.mp4"), tmp_path, base_url=REMOTE, policy=policy, timeout=30)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("mode_", ["httpx", "async-httpx"])
+def test_httpx_refuses_a_peer_that_dns_rebinding_swapped_in(
+    tls_server: tuple[HostileServer, str],
+    trust: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    mode_: str,
+) -> None:
+    # cdn.test resolves to a public address when checked, to loopback when httpx connects.
+    import socket
+
+    server, cert = tls_server
+    trust(cert)
+    server.routes["/v.mp4"] = lambda r: serve_file(PAYLOAD, r)
+    lookups: list[str] = []
+    real = socket.getaddrinfo
+
+    def fake(host: str | bytes, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host not in ("cdn.test", b"cdn.test"):  # anyio asks with bytes
+            return real(host, port, *args, **kwargs)
+        lookups.append(host)
+        ip = "93.184.216.34" if len(lookups) == 1 else "127.0.0.1"
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    url = server.url("/v.mp4", host="cdn.test")
+    with pytest.raises(DownloadError, match=r"resolves to 127\.0\.0\.1, a loopback address"):
+        fetch(mode_, url, tmp_path, base_url=REMOTE, retry=RetryPolicy(max_retries=0))
+    assert len(lookups) == 2
+    assert list(tmp_path.iterdir()) == []
