@@ -742,18 +742,22 @@ def test_run_timeout_bounds_the_download_too(
         "base_url": server.url(""),
         "polling": PollingPolicy(first_interval=0.01, min_interval=0.01, learn=False),
     }
-    started = time.monotonic()
-    with pytest.raises(DownloadError, match="job job-16: .*deadline"):
+
+    def run() -> None:
         if asynchronous:
 
-            async def run() -> None:
+            async def run_async() -> None:
                 async with AsyncClient(**options) as client:
                     await client.run(INPAINT, INPAINT_INPUTS, timeout=0.5, download_to=tmp_path)
 
-            asyncio.run(run())
+            asyncio.run(run_async())
         else:
             with Client(**options) as client:
                 client.run(INPAINT, INPAINT_INPUTS, timeout=0.5, download_to=tmp_path)
+
+    started = time.monotonic()
+    with pytest.raises(DownloadError, match=r"job job-16: .*deadline"):
+        run()
     assert time.monotonic() - started < 5
     assert no_partials(tmp_path)
 

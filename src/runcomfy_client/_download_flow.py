@@ -455,7 +455,8 @@ class Transfer:
             self.total = None
         elif self.deadline is None and self._failures > self.retry.max_retries:
             raise DownloadError(
-                f"{self.label}: {reason} (gave up after {self._failures} failed attempts in a row)",
+                f"{self.label}: {reason} (gave up after {self._failures} failed "
+                f"attempt{'s' if self._failures != 1 else ''} in a row)",
                 url=self.first.shown,
             )
         self._next_attempt()
