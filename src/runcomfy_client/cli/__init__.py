@@ -15,7 +15,23 @@ from ._app import cli
 
 def main() -> None:
     """Console-script entry point."""
+    _exit_cleanly_on_sigterm()
     cli(prog_name="runcomfy-client")
+
+
+def _exit_cleanly_on_sigterm() -> None:
+    """SIGTERM ends the program as an exception would: cleanup runs, no partial file is left.
+
+    (Python's default is to die at once, skipping every ``finally``.) Exit status 143 as for a
+    process killed by SIGTERM.
+    """
+    import signal
+
+    def terminate(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, terminate)
 
 
 __all__ = ["__version__", "cli", "click", "main"]

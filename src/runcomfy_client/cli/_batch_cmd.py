@@ -13,6 +13,7 @@ from .. import _errors as e
 from .._journal import STATES
 from ._app import cli, echo_json, registry_from
 from ._display import choose_mode
+from ._download_opts import download_options
 from ._exit import EXIT_CODES_HELP, INTERRUPTED, JOB_FAILED
 from ._jobs_cmd import client_from
 
@@ -82,6 +83,7 @@ class _Counts:
     envvar="RUNCOMFY_UPLOAD_TO",
     help="Upload local media files here first (s3://BUCKET[/PREFIX] or 'emulator').",
 )
+@download_options
 @click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON report on stdout and nothing else."
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import click
 
 from .._types import Failed, JobStatus, Queued
 from ._app import cli, echo_json
+from ._download_opts import download_options
 from ._exit import JOB_FAILED
 
 API_KEY_FILE_ENV = "RUNCOMFY_API_KEY_FILE"
@@ -45,12 +47,13 @@ def client_from(ctx: click.Context, *, asynchronous: bool = False) -> Any:
     """A Client (or AsyncClient) configured from the environment and the group's options."""
     from .._client import AsyncClient, Client
     from ._app import registry_from
+    from ._download_opts import download_policy
 
     obj = ctx.find_root().obj or {}
     if "api_key" not in obj:
         obj["api_key"] = read_api_key(obj.get("api_key_file"))
     cls = AsyncClient if asynchronous else Client
-    return cls(api_key=obj["api_key"], registry=registry_from(ctx))
+    return cls(api_key=obj["api_key"], registry=registry_from(ctx), downloads=download_policy(ctx))
 
 
 def status_record(status: JobStatus) -> dict[str, Any]:
@@ -118,15 +121,26 @@ def wait_command(ctx: click.Context, request_id: str, timeout: float | None, as_
     type=click.Path(file_okay=False, path_type=Path),
     help="Download the outputs into this folder.",
 )
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="Deadline for fetching the result and downloading its files.",
+)
+@download_options
 @json_option
 @click.pass_context
-def result_command(ctx: click.Context, request_id: str, out: Path | None, as_json: bool) -> None:
+def result_command(
+    ctx: click.Context, request_id: str, out: Path | None, timeout: float | None, as_json: bool
+) -> None:
     """Fetch the result of REQUEST_ID; with --out, download its files."""
     files: list[Path] = []
+    deadline = None if timeout is None else time.monotonic() + timeout
     with client_from(ctx) as client:
         result = client.result(request_id)
         if out is not None and result.status == "completed":
-            files = result.download(out)
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            files = result.download(out, timeout=left)
     if as_json:
         echo_json(dict(result.as_dict(), files=[str(p) for p in files]))
     else:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from .._registry import Field, ModelSchema
 from .._types import InProgress, JobStatus, Queued
 from ._app import cli, echo_json, registry_from
 from ._display import JobView, choose_mode
+from ._download_opts import download_option_list
 from ._exit import EXIT_CODES_HELP, INTERRUPTED
 from ._inputs import gather_inputs
 from ._jobs_cmd import client_from
@@ -139,7 +141,8 @@ def _field_options(
 def model_command(model: ModelSchema) -> click.Command:
     """The ``run`` subcommand for one model."""
     common = _common_options()
-    taken = {opt for param in common for opt in param.opts} | {"--help", "-h"}
+    downloads = download_option_list()
+    taken = {opt for param in [*common, *downloads] for opt in param.opts} | {"--help", "-h"}
     options, unflagged = _field_options(model, taken)
     by_param = {option.name: f.key for option, f in options}
     epilog = EXIT_CODES_HELP
@@ -162,7 +165,7 @@ def model_command(model: ModelSchema) -> click.Command:
 
     return click.Command(
         model.model_id,
-        params=[*(option for option, _ in options), *common],
+        params=[*(option for option, _ in options), *common, *downloads],
         callback=callback,
         help=help_text,
         epilog=epilog,
@@ -281,6 +284,12 @@ def run_job(
     view = JobView(choose_mode(as_json))
     request_id: str | None = None
     stage = "submit"
+    # --timeout covers the whole job: submit, wait and download.
+    deadline = None if timeout is None else time.monotonic() + timeout
+
+    def left() -> float | None:
+        return None if deadline is None else max(0.0, deadline - time.monotonic())
+
     with client:
         try:
             with view:
@@ -293,15 +302,23 @@ def run_job(
                     _print_submitted(request_id, as_json)
                     return
                 stage = "wait"
-                result = handle.wait(timeout=timeout, on_status=view.status)
+                result = handle.wait(timeout=left(), on_status=view.status)
                 stage = "download"
-                files = client.download(result, out, on_progress=view.progress)
+                files = client.download(result, out, on_progress=view.progress, timeout=left())
         except KeyboardInterrupt:
             view.close()
             _interrupted(ctx, client, view, request_id, stage, out, as_json)
         except e.JobError as exc:
             view.close()
             _job_error(exc, out, as_json)
+            raise
+        except e.DownloadError:
+            view.close()
+            click.echo(
+                f"job {request_id} completed but its files were not saved; download them "
+                f"again with: runcomfy-client result {request_id} --out {out}",
+                err=True,
+            )
             raise
     if as_json:
         echo_json(_record(result.request_id, result.status, dict(result.output.raw), files))
