@@ -59,7 +59,7 @@ def test_sizes() -> None:
     assert parse_size("1.5GiB") == int(1.5 * 1024**3)
     assert parse_size("64kb") == 64 * 1024
     for bad in ("", "-1", "0", "lots", "5X"):
-        with pytest.raises(ValueError, match="is not a .*size"):
+        with pytest.raises(ValueError, match=r"is not a .*size"):
             parse_size(bad)
 
 
