@@ -730,8 +730,6 @@ def test_run_timeout_bounds_the_download_too(
     server: HostileServer, tmp_path: Path, asynchronous: bool
 ) -> None:
     # Today run(timeout=) stopped counting when the job completed: a slow file ran for ever.
-    from runcomfy_client import PollingPolicy
-
     from .conftest import INPAINT
     from .hostile_http import fake_api
 
@@ -740,7 +738,6 @@ def test_run_timeout_bounds_the_download_too(
     options: dict[str, Any] = {
         "api_key": "k",
         "base_url": server.url(""),
-        "polling": PollingPolicy(first_interval=0.01, min_interval=0.01, learn=False),
     }
 
     def run() -> None:
