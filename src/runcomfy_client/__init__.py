@@ -43,7 +43,6 @@ from ._errors import (
     TransportError,
     UnknownModelError,
     UploadError,
-    WebhookError,
 )
 from ._polling import PollingPolicy, PollingSettings, PollObservation
 from ._polling_memory import PollingMemory
@@ -132,6 +131,5 @@ __all__ = [
     "UnknownModelError",
     "UploadError",
     "Validator",
-    "WebhookError",
     "__version__",
 ]

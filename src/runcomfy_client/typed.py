@@ -70,7 +70,8 @@ class InputModel(BaseModel):
 
     Built by name or by wire key. Construction runs the runtime's validator first, so a bad
     value raises the same :class:`~runcomfy_client.InputValidationError` (naming the field, its
-    wire key and what is allowed) as ``client.run`` would. :meth:`to_payload` gives only the
+    wire key and what is allowed) as ``client.run`` would; a local file for a media field is
+    accepted (the client's uploader sends it). :meth:`to_payload` gives only the
     fields that were set, by wire key: defaults stay the server's.
     """
 
@@ -87,7 +88,15 @@ class InputModel(BaseModel):
     def __init__(self, /, **data: Any) -> None:
         typed = type(self).runcomfy_model
         if typed is not None:
-            data = typed.schema.validator.validate(_plain(data))
+            validator = typed.schema.validator
+            data, problems = validator.check(_plain(data))
+            # A local file for a media field is fine here: the client's uploader sends it (and
+            # without one, submitting says so).
+            _, problems = validator.split_local_files(problems)
+            if problems:
+                from ._errors import InputValidationError
+
+                raise InputValidationError(typed.model_id, problems)
         super().__init__(**data)
 
     def to_payload(self) -> dict[str, Any]:
