@@ -667,6 +667,19 @@ def test_ctrl_c_during_a_download_leaves_no_partial_file(
     assert no_partials(tmp_path)
 
 
+def test_an_error_in_the_progress_callback_stops_the_download(
+    server: HostileServer, mode: str, tmp_path: Path
+) -> None:
+    server.routes["/v.mp4"] = lambda r: trickle(head(200, {"Content-Length": 10_000}) + b"x" * 100)
+
+    def broken(update: DownloadProgress) -> None:
+        raise ValueError("the callback's own bug")
+
+    with pytest.raises(ValueError, match="the callback's own bug"):
+        fetch(mode, server.url("/v.mp4"), tmp_path, on_progress=broken)
+    assert no_partials(tmp_path)
+
+
 @pytest.mark.parametrize("mode_", ["async-fast", "async-httpx"])
 async def test_cancelling_an_async_download_leaves_no_partial_file(
     server: HostileServer, tmp_path: Path, mode_: str

@@ -36,6 +36,7 @@ from ._download_flow import ProgressCallback, RetryableError, Transfer
 from ._download_policy import DownloadPolicy, addresses_of, resolve
 from ._errors import DownloadError
 from ._retry import RetryPolicy
+from ._types import DownloadProgress
 
 if TYPE_CHECKING:
     import asyncio
@@ -236,16 +237,7 @@ async def download_async(
 
     loop = asyncio.get_running_loop()
     if job.fast(url):
-        # The reader runs in a thread; callbacks run on the loop, as an async caller expects.
-        callback = job.on_progress
-        relay: ProgressCallback | None = None
-        if callback is not None:
-            relay = lambda update: _post(loop, callback, update)  # noqa: E731
-        transfer = job.transfer(url, path, label, relay)
-        attempt = _fast_attempt()
-        return await _in_thread(
-            loop, transfer, lambda: _run_sync(transfer, attempt, _FAST_FAILURES)
-        )
+        return await _fast_in_thread(loop, job, url, path, label)
     transfer = job.transfer(url, path, label, job.on_progress)
     left = transfer.remaining()
     if left is None:
@@ -295,6 +287,45 @@ async def _attempt_async(http: httpx.AsyncClient, job: DownloadJob, transfer: Tr
             transfer.end()
     finally:
         await response.aclose()
+
+
+async def _fast_in_thread(
+    loop: asyncio.AbstractEventLoop, job: DownloadJob, url: str, path: Path, label: str
+) -> Path:
+    """The fast reader in a thread of its own; progress callbacks run on the event loop.
+
+    A callback that raises stops the download and its exception reaches the caller, as it
+    does when the callback runs in the download's own thread.
+    """
+    callback = job.on_progress
+    raised: list[BaseException] = []
+    relay: ProgressCallback | None = None
+    transfer: Transfer
+
+    def deliver(update: DownloadProgress) -> None:
+        if raised or callback is None:
+            return
+        try:
+            callback(update)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller below
+            raised.append(exc)
+            transfer.cancel()
+
+    if callback is not None:
+        relay = lambda update: _post(loop, deliver, update)  # noqa: E731
+    transfer = job.transfer(url, path, label, relay)
+    attempt = _fast_attempt()
+    try:
+        saved = await _in_thread(
+            loop, transfer, lambda: _run_sync(transfer, attempt, _FAST_FAILURES)
+        )
+    except DownloadError:
+        if raised:
+            raise raised[0] from None
+        raise
+    if raised:
+        raise raised[0]
+    return saved
 
 
 async def _in_thread(

@@ -192,9 +192,11 @@ class Transfer:
         return self._stop.is_set()
 
     def pause(self, seconds: float) -> None:
-        """Wait before the next attempt (a cancel ends the wait at once)."""
+        """Wait before the next attempt; a cancel ends the wait, and the download, at once."""
         if seconds > 0:
             self._stop.wait(seconds)
+        if self.cancelled:
+            raise DownloadError(f"{self.label}: cancelled", url=self.first.shown)
 
     # -- one attempt ------------------------------------------------------------------------
 
