@@ -854,3 +854,22 @@ def test_httpx_refuses_a_peer_that_dns_rebinding_swapped_in(
         fetch(mode_, url, tmp_path, base_url=REMOTE, retry=RetryPolicy(max_retries=0))
     assert len(lookups) == 2
     assert list(tmp_path.iterdir()) == []
+
+
+# -- proxies ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode_", ["fast", "async-fast"])
+def test_a_proxy_from_the_environment_is_honoured(
+    server: HostileServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode_: str
+) -> None:
+    # The fast reader cannot speak to proxies: with one configured, downloads go through httpx.
+    origin = "http://127.0.0.1:9/v.mp4"  # nothing listens there: only the proxy can answer
+    server.routes[origin] = lambda r: serve_file(PAYLOAD, r)
+    for name in ("http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(name, server.url(""))
+    for name in ("no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    [path] = fetch(mode_, origin, tmp_path)
+    assert path.read_bytes() == PAYLOAD
+    assert [r.path for r in server.requests] == [origin]
