@@ -32,6 +32,7 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
+from ._budget import cut_when_due, socket_of
 from ._download_flow import ProgressCallback, RetryableError, Transfer
 from ._download_policy import DownloadPolicy, addresses_of, resolve
 from ._errors import DownloadError
@@ -175,7 +176,7 @@ def _httpx_attempt(http: httpx.Client, job: DownloadJob) -> Callable[[Transfer],
             if strict:
                 raise
         response = http.send(_request(http, transfer), stream=True, follow_redirects=False)
-        timer = _cut_at_deadline(transfer, response)
+        timer = cut_when_due(socket_of(response), transfer.remaining())
         try:
             if strict:
                 _check_peer(transfer, response)
@@ -197,7 +198,7 @@ def _request(http: httpx.Client | httpx.AsyncClient, transfer: Transfer) -> http
         "GET",
         transfer.target.url,
         headers=transfer.request_headers(),
-        timeout=httpx.Timeout(read, connect=connect),
+        timeout=httpx.Timeout(connect=connect, read=read, write=read, pool=connect),
     )
     for name in _SECRET_HEADERS:
         request.headers.pop(name, None)
@@ -209,21 +210,6 @@ def _check_peer(transfer: Transfer, response: httpx.Response) -> None:
     address = stream.get_extra_info("server_addr") if stream is not None else None
     if address:
         transfer.check_peer(str(address[0]))
-
-
-def _cut_at_deadline(transfer: Transfer, response: httpx.Response) -> threading.Timer | None:
-    """A timer that cuts the connection at the deadline: a trickling body defeats timeouts."""
-    from ._fast_get import cut
-
-    stream = response.extensions.get("network_stream")
-    sock = stream.get_extra_info("socket") if stream is not None else None
-    left = transfer.remaining()
-    if not isinstance(sock, socket.socket) or left is None:
-        return None
-    timer = threading.Timer(max(left, 0.0), cut, (sock,))
-    timer.daemon = True
-    timer.start()
-    return timer
 
 
 # -- async --------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from ._budget import clip
 from ._download_policy import (
     Address,
     DownloadPolicy,
@@ -151,13 +152,7 @@ class Transfer:
     def timeouts(self) -> tuple[float | None, float | None]:
         """(connect, read) timeouts for the next network step, never past the deadline."""
         left = self.remaining()
-        if left is None:
-            return self.connect_timeout, self.read_timeout
-        left = max(left, 0.001)
-        return (
-            left if self.connect_timeout is None else min(self.connect_timeout, left),
-            left if self.read_timeout is None else min(self.read_timeout, left),
-        )
+        return clip(self.connect_timeout, left), clip(self.read_timeout, left)
 
     def check_deadline(self) -> None:
         left = self.remaining()

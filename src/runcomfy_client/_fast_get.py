@@ -18,11 +18,12 @@ import socket
 import ssl
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from functools import lru_cache
 from urllib.parse import urlsplit
 from urllib.request import getproxies, proxy_bypass
 
+from ._budget import cut, cut_when_due
 from ._download_flow import Transfer
 from ._download_policy import Address, Target, resolve
 
@@ -115,13 +116,6 @@ class FastAnswer:
             yield buffer[:n]
 
 
-def cut(sock: socket.socket) -> None:
-    # shutdown() on the plain socket (not SSLSocket's override) wakes a blocked read in another
-    # thread at once; close() from another thread would not be safe.
-    with suppress(OSError):
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-
-
 @contextmanager
 def open_fast(transfer: Transfer, buffer: memoryview) -> Iterator[FastAnswer]:
     """GET the transfer's current target; the connection is cut at the deadline or a cancel."""
@@ -135,12 +129,8 @@ def open_fast(transfer: Transfer, buffer: memoryview) -> Iterator[FastAnswer]:
         sock = conn.sock
         sock.settimeout(read_timeout)
         transfer.watch(lambda: cut(sock))
-        left = transfer.remaining()
-        if left is not None:
-            # Per-read timeouts cannot bound a body that trickles: the deadline cuts it.
-            watchdog = threading.Timer(max(left, 0.0), lambda: cut(sock))
-            watchdog.daemon = True
-            watchdog.start()
+        # Per-read timeouts cannot bound a body that trickles: the deadline cuts it.
+        watchdog = cut_when_due(sock, transfer.remaining())
         conn.putrequest("GET", target.request_target, skip_accept_encoding=True)
         for name, value in transfer.request_headers().items():
             conn.putheader(name, value)
