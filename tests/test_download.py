@@ -245,6 +245,29 @@ def test_if_range_carries_the_strong_etag(server: HostileServer, mode: str, tmp_
     assert server.hits("/v.mp4")[1].headers.get("if-range") == '"v1"'
 
 
+def test_a_hostile_etag_is_not_sent_back(server: HostileServer, mode: str, tmp_path: Path) -> None:
+    # An ETag carrying a line break must not become a header of ours (nor crash the request).
+    calls = {"n": 0}
+
+    def route(request: Request) -> Iterable[bytes]:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            headers = {"Content-Length": len(PAYLOAD), "ETag": '"v1"\x0bX-Injected: 1'}
+            return [head(200, headers) + PAYLOAD[:5000]]
+        return serve_file(PAYLOAD, request)
+
+    server.routes["/v.mp4"] = route
+    [path] = fetch(mode, server.url("/v.mp4"), tmp_path)
+    assert path.read_bytes() == PAYLOAD
+    second = server.hits("/v.mp4")[1].headers
+    assert "if-range" not in second and "x-injected" not in second
+
+
+def test_a_malformed_host_is_a_download_error(mode: str, tmp_path: Path) -> None:
+    with pytest.raises(DownloadError, match=r"'exa mple\.localhost' is not a valid host name"):
+        fetch(mode, "http://exa mple.localhost/v.mp4", tmp_path)
+
+
 # -- encodings ----------------------------------------------------------------------------------
 
 

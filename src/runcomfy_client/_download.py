@@ -47,7 +47,7 @@ __all__ = ["DownloadJob", "ProgressCallback", "download_async", "download_sync",
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 # What a failed attempt may raise on each path, besides the transfer's own DownloadError.
 _FAST_FAILURES = (OSError, http.client.HTTPException, RetryableError)
-_HTTPX_FAILURES = (httpx.TransportError, OSError, RetryableError)
+_HTTPX_FAILURES = (httpx.HTTPError, httpx.InvalidURL, OSError, RetryableError)
 _SECRET_HEADERS = ("Authorization", "Proxy-Authorization", "Cookie")
 
 

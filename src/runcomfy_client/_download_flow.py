@@ -57,6 +57,7 @@ MAX_RESTARTS = 3  # from byte 0, after an answer that did not continue where the
 _CONTENT_RANGE = re.compile(r"bytes[ \t]+(\d{1,19})-(\d{1,19})/(\d{1,19}|\*)", re.ASCII)
 _UNSATISFIED_RANGE = re.compile(r"bytes[ \t]+\*/(\d{1,19})", re.ASCII)
 _DIGITS = re.compile(r"\d{1,19}", re.ASCII)
+_SENDABLE = re.compile(r"[\x21-\x7e][\x20-\x7e]{0,199}", re.ASCII)  # printable, one line
 _DECODE_STEP = 1 << 20  # at most this many decoded bytes per step: a gzip bomb stays small
 _DECODABLE = {"gzip": 47, "x-gzip": 47, "deflate": 47}  # zlib wbits: gzip or zlib header
 
@@ -86,9 +87,30 @@ def _length(value: str | None) -> int | None:
     return int(value) if _DIGITS.fullmatch(value) else None
 
 
+def _header_safe(value: str | None) -> str | None:
+    """A server's header value fit to be sent back (If-Range), else None."""
+    value = (value or "").strip()
+    return value if _SENDABLE.fullmatch(value) else None
+
+
 def temp_for(path: Path) -> Path:
     """The temporary name a download is written under, beside its final name."""
     return path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part")
+
+
+def _transient(exc: BaseException) -> bool:
+    """A failure of the network or of the server's framing: worth another attempt."""
+    import httpx
+
+    if isinstance(exc, (http.client.InvalidURL, httpx.InvalidURL)):
+        return False
+    return isinstance(exc, (OSError, http.client.HTTPException, httpx.TransportError))
+
+
+def _shown(exc: BaseException, transfer: Transfer) -> str:
+    """An exception's text without the URL's query string, on one line, not too long."""
+    text = str(exc).replace(transfer.url, transfer.first.shown)
+    return "".join(c if c.isprintable() else " " for c in text)[:300]
 
 
 class Transfer:
@@ -297,9 +319,9 @@ class Transfer:
         else:
             self._decoder = None
             self.total = length
-        etag = (headers.get("etag") or "").strip()
-        modified = (headers.get("last-modified") or "").strip()
-        self._validator = etag if etag and not etag.startswith("W/") else (modified or None)
+        etag = _header_safe(headers.get("etag"))
+        modified = _header_safe(headers.get("last-modified"))
+        self._validator = etag if etag and not etag.startswith("W/") else modified
 
     def _partial(self, headers: Headers, length: int | None, encoded: bool) -> None:
         if not self.received or not self._use_ranges:
@@ -471,6 +493,10 @@ class Transfer:
     def _reason(self, exc: BaseException) -> tuple[str, float | None, bool]:
         if isinstance(exc, RetryableError):
             return exc.reason, exc.retry_after, exc.restart
+        if not _transient(exc):
+            raise DownloadError(
+                f"{self.label}: {type(exc).__name__}: {_shown(exc, self)}", url=self.first.shown
+            ) from None
         if isinstance(exc, ssl.SSLCertVerificationError) or (
             "CERTIFICATE_VERIFY_FAILED" in str(exc)
         ):
@@ -478,10 +504,9 @@ class Transfer:
                 f"{self.label}: the TLS certificate could not be verified ({exc})",
                 url=self.first.shown,
             ) from None
-        text = str(exc).replace(self.url, self.first.shown)
         if isinstance(exc, http.client.IncompleteRead):
-            text = f"cut off after {len(exc.partial):,} bytes of a chunk"
-        return f"{type(exc).__name__}: {text}"[:300], None, False
+            return f"cut off after {len(exc.partial):,} bytes of a chunk", None, False
+        return f"{type(exc).__name__}: {_shown(exc, self)}", None, False
 
     def _next_attempt(self) -> None:
         self.target = self.first

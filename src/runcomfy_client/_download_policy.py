@@ -17,6 +17,7 @@ rules, applied to the first URL and to every redirect:
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ __all__ = [
 
 DEFAULT_MAX_BYTES = 2 * 1024**3  # RunComfy's own CLI caps a file at 2 GiB
 RUNCOMFY_OUTPUT_HOSTS = ("*.runcomfy.net", "*.runcomfy.com")
+_HOST_NAME = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,252})", re.ASCII)
 Address = tuple[int, tuple[str, int]]  # (socket family, (ip, port)) as getaddrinfo gives it
 
 
@@ -147,6 +149,8 @@ def check_url(url: str, policy: DownloadPolicy, *, local: bool) -> Target:
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https") or not host:
         raise DownloadError(f"{shown}: not an http(s) URL; refused", url=shown)
+    if not _valid_host(host):
+        raise DownloadError(f"{shown}: {host!r} is not a valid host name; refused", url=shown)
     if parts.username is not None or parts.password is not None:
         raise DownloadError(f"{shown}: the URL carries credentials; refused", url=shown)
     loopback_name = is_loopback(host)
@@ -165,6 +169,19 @@ def check_url(url: str, policy: DownloadPolicy, *, local: bool) -> Target:
         )
     default_port = 443 if scheme == "https" else 80
     return Target(url, shown, scheme, host, port or default_port, scheme == "http")
+
+
+def _valid_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+        return True
+    except ValueError:
+        pass
+    try:
+        name = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return False
+    return _HOST_NAME.fullmatch(name) is not None
 
 
 def _kind(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
