@@ -241,3 +241,35 @@ def test_cli_with_an_uploader_from_the_environment_refuses_a_private_file(
     allowed = CliRunner().invoke(cli, [*args, "--allow-any-file"], env=env)
     assert allowed.exit_code == 0, allowed.stderr
     assert emulator.stats()["requests"]["upload"] == uploads + 1
+
+
+def test_batch_uploads_only_media_unless_any_file_is_allowed(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    image, notes = tmp_path / "frame.png", tmp_path / "notes.png"
+    image.write_bytes(png_bytes())
+    notes.write_text("not a picture")
+    lines = tmp_path / "jobs.jsonl"
+    lines.write_text(
+        "".join(
+            json.dumps({"id": name, "model": FUSIONX, "prompt": name, "image": str(path)}) + "\n"
+            for name, path in (("picture", image), ("text", notes))
+        )
+    )
+    env = _env(emulator)
+    before = emulator.stats()["requests"]["upload"]
+    args = ["batch", str(lines), "--upload-to", "emulator", "--json"]
+    strict = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "a")], env=env)
+    report = {line["name"]: line for line in json.loads(strict.stdout)["lines"]}
+    assert report["picture"]["state"] == "downloaded"
+    assert (
+        report["text"]["state"] != "downloaded"
+        and "is not an image file" in report["text"]["error"]
+    )
+    assert emulator.stats()["requests"]["upload"] == before + 1
+    lenient = CliRunner().invoke(
+        cli, [*args, "--out", str(tmp_path / "b"), "--allow-any-file"], env=env
+    )
+    submitted = {line["name"]: line for line in json.loads(lenient.stdout)["lines"]}
+    assert submitted["text"]["request_id"] is not None  # uploaded and sent, as asked
+    assert emulator.stats()["requests"]["upload"] == before + 3

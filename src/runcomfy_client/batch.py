@@ -329,6 +329,7 @@ class Batch:
                 registry=client.registry,
                 polling=client.polling,
                 uploader=client.uploader,
+                allow_any_file=client.allow_any_file,
             ) as inner:
                 async for result in self.run(inner):
                     if stop.is_set():

@@ -81,7 +81,13 @@ class _Counts:
     "upload_to",
     metavar="URI",
     envvar="RUNCOMFY_UPLOAD_TO",
-    help="Upload local media files here first (s3://BUCKET[/PREFIX] or 'emulator').",
+    help="Upload local media files here first (s3://BUCKET[/PREFIX], 'inline' or 'emulator').",
+)
+@click.option(
+    "--allow-any-file",
+    "allow_any_file",
+    is_flag=True,
+    help="Upload local files even when their content is not media of the field's kind.",
 )
 @download_options
 @click.option(
@@ -99,6 +105,7 @@ def batch_command(
     skip_invalid: bool,
     resubmit_uncertain: bool,
     upload_to: str | None,
+    allow_any_file: bool,
     as_json: bool,
 ) -> None:
     """Run every line of FILE (JSON Lines) as a job; run it again to resume.
@@ -135,7 +142,7 @@ def batch_command(
     counts = _Counts(dict.fromkeys((ln.line for ln in lines), "pending"))
     batch.on_state = counts.update
     try:
-        asyncio.run(_run(ctx, batch, upload_to, mode, counts))
+        asyncio.run(_run(ctx, batch, upload_to, allow_any_file, mode, counts))
     except KeyboardInterrupt:
         click.echo(
             f"interrupted: the journal {batch.journal_path} knows every line's state; "
@@ -159,9 +166,15 @@ def batch_command(
 
 
 async def _run(
-    ctx: click.Context, batch: Batch, upload_to: str | None, mode: str, counts: _Counts
+    ctx: click.Context,
+    batch: Batch,
+    upload_to: str | None,
+    allow_any_file: bool,
+    mode: str,
+    counts: _Counts,
 ) -> None:
     client = client_from(ctx, asynchronous=True)
+    client.allow_any_file = allow_any_file
     if upload_to:
         from ..uploaders import uploader_from_uri
 
