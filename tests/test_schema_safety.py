@@ -212,7 +212,7 @@ def test_a_backtracking_pattern_cannot_stall_validation() -> None:
     )
     with pytest.raises(InputValidationError) as caught:
         model.validator.validate({"text": "a" * 40 + "!"})
-    assert "could not be checked against the pattern '^(a|a)*$' within 0.5 s" in str(caught.value)
+    assert "could not be checked against the pattern '^(a|a)*$' within 0.1 s" in str(caught.value)
     assert model.validator.validate({"text": "aaaa"}) == {"text": "aaaa"}
     with pytest.raises(InputValidationError, match="does not match the pattern"):
         model.validator.validate({"text": "b"})
