@@ -43,6 +43,7 @@ from ._errors import (
     TransportError,
     UnknownModelError,
     UploadError,
+    WebhookError,
 )
 from ._polling import PollingPolicy, PollingSettings, PollObservation
 from ._polling_memory import PollingMemory
@@ -131,5 +132,6 @@ __all__ = [
     "UnknownModelError",
     "UploadError",
     "Validator",
+    "WebhookError",
     "__version__",
 ]

@@ -26,7 +26,8 @@ RunComfyError
 │   ├── JobCancelledError         status cancelled
 │   └── DeadlineExceededError     the whole-job deadline passed (says if it was cancelled)
 ├── DownloadError                 an output could not be saved
-└── UploadError                   a local input file could not be uploaded; nothing was submitted
+├── UploadError                   a local input file could not be uploaded; nothing was submitted
+└── WebhookError                  a webhook body that is not a RunComfy event
 ```
 
 Messages never include the API key: it is not passed to any of these classes.
@@ -64,6 +65,7 @@ __all__ = [
     "TransportError",
     "UnknownModelError",
     "UploadError",
+    "WebhookError",
 ]
 
 
@@ -307,3 +309,7 @@ class BatchInputError(RunComfyError, ValueError):
         count = len({p.line for p in self.problems})
         noun = "line is" if count == 1 else "lines are"
         super().__init__(f"{count} {noun} invalid; nothing was submitted:\n" + "\n".join(lines))
+
+
+class WebhookError(RunComfyError, ValueError):
+    """A webhook body that is not a RunComfy event (not JSON, no request_id or status)."""

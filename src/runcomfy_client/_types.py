@@ -77,8 +77,8 @@ def parse_status(body: Mapping[str, Any], request_id: str) -> JobStatus:
         position = body.get("queue_position")
         pos = position if isinstance(position, int) and not isinstance(position, bool) else None
         return Queued(rid, "in_queue", raw, pos)
-    if state == "completed":
-        return Completed(rid, state, raw)
+    if state in ("completed", "succeeded"):  # the Serverless API's result says succeeded
+        return Completed(rid, "completed", raw)
     if state in ("failed", "error"):
         return Failed(rid, "failed", raw, body.get("error"))
     if state in ("cancelled", "canceled"):

@@ -82,4 +82,5 @@ from . import (  # noqa: E402, F401  (register the commands)
     _jobs_cmd,
     _run_cmd,
     _schema_add_cmd,
+    _webhooks_cmd,
 )

@@ -29,7 +29,8 @@ from ._app import cli
     multiple=True,
     metavar="KIND=RATE",
     help="Inject a fault: rate_limit, server_error, drop, lost_response, slow, truncate, "
-    "error_200; RATE 0-1 or @N,M for exact requests; KIND:ENDPOINT=... to aim it (repeatable).",
+    "error_200, webhook_duplicate, webhook_reorder, webhook_drop; RATE 0-1 or @N,M for exact "
+    "requests; KIND:ENDPOINT=... to aim it (repeatable).",
 )
 @click.option("--seed", default=0, type=int, show_default=True, help="Seed for fault choices.")
 @click.option(
@@ -43,6 +44,14 @@ from ._app import cli
     help="Seconds a finished request id stays known.",
 )
 @click.option("--no-render", is_flag=True, help="Return a tiny stand-in clip (load tests).")
+@click.option(
+    "--deployment",
+    "deployments",
+    multiple=True,
+    metavar="NAME=WORKFLOW:OBJECT_INFO",
+    help="Serve a ComfyUI workflow (API format) with its object_info.json as the Serverless "
+    "deployment NAME (repeatable).",
+)
 @click.option(
     "--output-bytes",
     type=click.IntRange(1),
@@ -58,11 +67,12 @@ def emulator_command(
     api_key: str | None,
     request_ttl: float,
     no_render: bool,
+    deployments: tuple[str, ...],
     output_bytes: int | None,
 ) -> None:
-    """Serve a local emulator of the RunComfy Model API until interrupted."""
+    """Serve a local emulator of the RunComfy Model API (and Serverless API) until interrupted."""
     try:
-        from ..emulator import Emulator, parse_fault
+        from ..emulator import Emulator, parse_deployment_spec, parse_fault
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise click.ClickException(
             f"the emulator needs the 'emulator' extra: pip install 'runcomfy-client[emulator]' "
@@ -72,6 +82,10 @@ def emulator_command(
         parsed = [parse_fault(f) for f in faults]
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--fault") from None
+    try:
+        served = [parse_deployment_spec(d) for d in deployments]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--deployment") from None
     key = api_key or os.environ.get("RUNCOMFY_API_KEY") or "emulator-key"
     emu = Emulator(
         host=host,
@@ -84,6 +98,7 @@ def emulator_command(
         request_ttl=request_ttl,
         render=not no_render,
         output_bytes=output_bytes,
+        deployments=served,
     )
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -92,6 +107,8 @@ def emulator_command(
     signal.signal(signal.SIGTERM, stop)
     emu.start()
     click.echo(f"listening on {emu.base_url}")
+    for name, deployment_id in emu.deployments.items():
+        click.echo(f"deployment {name}: {deployment_id}")
     sys.stdout.flush()
     try:
         emu.serve_forever()

@@ -1,9 +1,19 @@
-"""A local emulator of the RunComfy Model API: a real HTTP server for tests, CI and demos.
+"""A local emulator of RunComfy's Model API and Serverless API: a real HTTP server for tests,
+CI and demos.
 
 Needs the ``emulator`` extra (``pip install 'runcomfy-client[emulator]'``).
 """
 
 from ._faults import FAULT_KINDS, Fault, FaultPlan, parse_fault
 from ._runner import Emulator
+from ._serverless import ServedDeployment, parse_deployment_spec
 
-__all__ = ["FAULT_KINDS", "Emulator", "Fault", "FaultPlan", "parse_fault"]
+__all__ = [
+    "FAULT_KINDS",
+    "Emulator",
+    "Fault",
+    "FaultPlan",
+    "ServedDeployment",
+    "parse_deployment_spec",
+    "parse_fault",
+]

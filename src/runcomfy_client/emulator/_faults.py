@@ -25,6 +25,11 @@ FAULT_KINDS: dict[str, frozenset[str]] = {
     "slow": API_ENDPOINTS,
     "truncate": frozenset({"download"}),
     "error_200": API_ENDPOINTS,
+    # Serverless webhooks (emulator/_serverless.py): an event sent twice, held back behind the
+    # job's next event, or never sent.
+    "webhook_duplicate": frozenset({"webhook"}),
+    "webhook_reorder": frozenset({"webhook"}),
+    "webhook_drop": frozenset({"webhook"}),
 }
 
 

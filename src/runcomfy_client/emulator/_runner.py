@@ -15,6 +15,7 @@ from aiohttp import web
 
 from ._faults import Fault, FaultPlan
 from ._server import EmulatorConfig, EmulatorState, build_app
+from ._serverless import ServedDeployment, ServerlessConfig, parse_deployment_spec
 
 __all__ = ["Emulator"]
 
@@ -28,6 +29,10 @@ class Emulator:
     ``faults`` takes :class:`Fault` objects or specs such as ``"rate_limit=0.1"`` and
     ``"server_error:status=@1,2"``; ``seed`` makes their choices repeatable. ``render=False``
     swaps the real rendering for a tiny stand-in clip, for load tests.
+
+    ``deployments`` serves ComfyUI workflows on the Serverless API, each given as
+    ``"NAME=workflow_api.json:object_info.json"`` or a :class:`ServedDeployment`;
+    ``webhook_backoff`` is the first wait before a failed webhook delivery is retried.
     """
 
     def __init__(
@@ -48,6 +53,8 @@ class Emulator:
         fetch_timeout: float = 10.0,
         max_fetch_bytes: int = 50 * 1024 * 1024,
         schema_dirs: Iterable[str | Path] = (),
+        deployments: Iterable[str | ServedDeployment] = (),
+        webhook_backoff: float = 0.5,
     ) -> None:
         self.host = host
         self.port = port
@@ -63,6 +70,10 @@ class Emulator:
             fetch_timeout=fetch_timeout,
             max_fetch_bytes=max_fetch_bytes,
             schema_dirs=tuple(str(d) for d in schema_dirs),
+            serverless=ServerlessConfig(
+                tuple(parse_deployment_spec(d) if isinstance(d, str) else d for d in deployments),
+                webhook_backoff=webhook_backoff,
+            ),
         )
         self.faults = FaultPlan(faults, seed=seed)
         self._data_dir: Path | None = None
@@ -81,6 +92,11 @@ class Emulator:
     def api_key(self) -> str:
         """The key the emulator accepts (a test key, never a real one)."""
         return self.config.api_key
+
+    @property
+    def deployments(self) -> dict[str, str]:
+        """The deployments served from the start: name -> deployment id (stable per name)."""
+        return {d.name: d.deployment_id for d in self.config.serverless.deployments}
 
     @property
     def base_url(self) -> str:

@@ -10,13 +10,13 @@ and the emulator's own, under ``/_emulator/``: ``stats``, ``reset``, ``uploads/{
 store a file, GET to fetch it: a stand-in for public storage) and ``files/{id}/{name}`` (the
 outputs, with ``Content-Length`` and HTTP Range support).
 
-``queue_position`` counts the jobs ahead of this one: 0 means it runs next.
+``queue_position`` counts the jobs ahead of this one: 0 means it runs next. The Serverless
+API (ComfyUI deployments) is served on the same port, from ``_serverless``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import bisect
 import copy
 import email.utils
 import hashlib
@@ -27,7 +27,6 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +34,12 @@ import httpx
 from aiohttp import web
 
 from .._registry import MISSING, ModelSchema, Registry
+from ._answers import error_answer as _error
+from ._answers import iso_time as _iso
 from ._faults import FaultPlan
+from ._queue import QueueOrder
 from ._render import JobCannotRunError, plan_render, render_job
+from ._serverless import ServerlessConfig, mount_serverless
 
 __all__ = ["EmulatorConfig", "EmulatorState", "build_app"]
 
@@ -68,6 +71,7 @@ class EmulatorConfig:
     slow_seconds: float = 2.0
     output_bytes: int | None = None
     schema_dirs: tuple[str, ...] = ()
+    serverless: ServerlessConfig = field(default_factory=ServerlessConfig)
 
 
 @dataclass
@@ -89,19 +93,6 @@ class _DroppedError(Exception):
     """The connection was closed on purpose (drop / lost_response faults)."""
 
 
-def _iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-def _error(status: int, code: int, message: str, detail: Any = None) -> web.Response:
-    body: dict[str, Any] = {"error_code": code, "error_message": message}
-    if detail is not None:
-        body["detail"] = detail
-    return web.json_response(body, status=status)
-
-
 class EmulatorState:
     """Jobs, queue, counters and faults of one running emulator."""
 
@@ -113,7 +104,7 @@ class EmulatorState:
         self.base_url = ""
         self.jobs: dict[str, Job] = {}
         self._queue: asyncio.Queue[str] | None = None
-        self._queued: list[int] = []  # seqs of queued jobs, sorted: positions by bisect
+        self._queued = QueueOrder()
         self._seq = 0
         self._payloads: set[str] = set()
         self._renders: dict[str, dict[str, Path]] = {}
@@ -176,17 +167,15 @@ class EmulatorState:
         if digest in self._payloads:
             self.counters["duplicate_payloads"] += 1
         self._payloads.add(digest)
-        self._queued.append(job.seq)  # seqs only grow: appending keeps the list sorted
+        self._queued.add(job.seq)
         self._queue.put_nowait(job.request_id)
         return job
 
     def position(self, job: Job) -> int:
-        return bisect.bisect_left(self._queued, job.seq)
+        return self._queued.position(job.seq)
 
     def _unqueue(self, job: Job) -> None:
-        i = bisect.bisect_left(self._queued, job.seq)
-        if i < len(self._queued) and self._queued[i] == job.seq:
-            del self._queued[i]
+        self._queued.remove(job.seq)
 
     def get(self, request_id: str) -> Job | None:
         job = self.jobs.get(request_id)
@@ -324,6 +313,7 @@ def build_app(state: EmulatorState) -> web.Application:
     app.router.add_post("/_emulator/uploads/{name}", h.upload)
     app.router.add_get("/_emulator/uploads/{name}", h.uploaded)
     app.router.add_get("/_emulator/files/{request_id}/{name}", h.download)
+    mount_serverless(app, state, state.config.serverless)  # the Serverless API: its own module
     return app
 
 
