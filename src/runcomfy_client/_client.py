@@ -11,6 +11,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar
@@ -19,6 +20,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from . import _protocol as p
+from ._deployments import AsyncDeployments, Deployments
+from ._deployments import serverless_base_url as resolve_serverless_base_url
 from ._download import DownloadJob, ProgressCallback, download_async, download_sync, plan_targets
 from ._download_policy import DownloadPolicy
 from ._errors import JobError
@@ -86,12 +89,14 @@ class _Common:
         uploader: Uploader | None = None,
         allow_any_file: bool = False,
         downloads: DownloadPolicy | None = None,
+        serverless_base_url: str | None = None,
     ) -> None:
         if max_retries is not None:
             retry = RetryPolicy(
                 max_retries=max_retries, **_without(retry or RetryPolicy(), "max_retries")
             )
         self._settings = p.Settings.resolve(api_key, base_url, timeout, retry)
+        self.serverless_base_url = resolve_serverless_base_url(serverless_base_url)
         self.registry = registry if registry is not None else Registry(schema_dirs)
         self.polling = polling if polling is not None else default_policy(self.base_url)
         self.uploader = uploader
@@ -163,10 +168,11 @@ class _Common:
                 listener(response.status_code, retry_after)
 
     def _url(self, call: p.Call) -> str:
-        return self._settings.base_url + call.path
+        return (call.base_url or self._settings.base_url) + call.path
 
     def _request_args(self, call: p.Call) -> dict[str, Any]:
-        args: dict[str, Any] = {"headers": self._settings.headers()}
+        headers = self._settings.headers() if call.authenticated else {"Accept": "application/json"}
+        args: dict[str, Any] = {"headers": headers}
         if call.json is not None:
             args["json"] = call.json
         return args
@@ -311,7 +317,9 @@ class Client(_Common):
     """Synchronous client for the RunComfy Model API.
 
     ``api_key`` defaults to ``RUNCOMFY_API_KEY``; ``base_url`` to ``RUNCOMFY_BASE_URL``, else
-    the public API. Pass ``http_client`` to use your own ``httpx.Client`` (it is not closed).
+    the public API; ``serverless_base_url`` (the Serverless API, ``client.deployments``) to
+    ``RUNCOMFY_SERVERLESS_BASE_URL``, else https://api.runcomfy.net. Pass ``http_client`` to use
+    your own ``httpx.Client`` (it is not closed).
     """
 
     def __init__(
@@ -328,6 +336,7 @@ class Client(_Common):
         uploader: Uploader | None = None,
         allow_any_file: bool = False,
         downloads: DownloadPolicy | None = None,
+        serverless_base_url: str | None = None,
         http_client: httpx.Client | None = None,
     ) -> None:
         super().__init__(
@@ -342,6 +351,7 @@ class Client(_Common):
             uploader=uploader,
             allow_any_file=allow_any_file,
             downloads=downloads,
+            serverless_base_url=serverless_base_url,
         )
         self._owns_http = http_client is None
         self._http = http_client or httpx.Client(timeout=self._settings.timeout)
@@ -356,6 +366,11 @@ class Client(_Common):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    @cached_property
+    def deployments(self) -> Deployments:
+        """Your Serverless API deployments: list, get, create, update, delete, enable, disable."""
+        return Deployments(self._send, self.serverless_base_url)
 
     def close(self) -> None:
         """Close the connections (not those of an ``http_client`` you passed in).
@@ -645,6 +660,7 @@ class AsyncClient(_Common):
         uploader: Uploader | None = None,
         allow_any_file: bool = False,
         downloads: DownloadPolicy | None = None,
+        serverless_base_url: str | None = None,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
         super().__init__(
@@ -659,6 +675,7 @@ class AsyncClient(_Common):
             uploader=uploader,
             allow_any_file=allow_any_file,
             downloads=downloads,
+            serverless_base_url=serverless_base_url,
         )
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(timeout=self._settings.timeout)
@@ -673,6 +690,11 @@ class AsyncClient(_Common):
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+    @cached_property
+    def deployments(self) -> AsyncDeployments:
+        """Your Serverless API deployments, awaited: the same methods as ``Client.deployments``."""
+        return AsyncDeployments(self._send, self.serverless_base_url)
 
     async def aclose(self) -> None:
         self.polling.flush()

@@ -176,7 +176,8 @@ class APIError(RunComfyError):
         if request_id is not None:
             parts.append(f"request {request_id}")
         suffix = f" ({', '.join(parts)})" if parts else ""
-        super().__init__(f"{message}{suffix}")
+        head, newline, rest = message.partition("\n")  # a detail list follows the first line
+        super().__init__(f"{head}{suffix}{newline}{rest}")
 
 
 class BadRequestError(APIError):

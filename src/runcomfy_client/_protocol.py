@@ -125,6 +125,12 @@ class Call:
     json: Any = None
     request_id: str | None = None
     is_submit: bool = False
+    base_url: str | None = None
+    """Another API's base URL (the Serverless API's); None: the client's own."""
+    authenticated: bool = True
+    """False for a link to another host (a deployment's object_info): the key stays home."""
+    list_key: str | None = None
+    """An answer that is a bare JSON array is handed back as ``{list_key: [...]}``."""
 
     @property
     def name(self) -> str:
@@ -195,8 +201,17 @@ def error_from_response(status: int, body: Any, call: Call) -> e.APIError:
     if code == 400001:
         cls = e.NotFoundError
         message = f"unknown model: {message}"
-    elif code == 400002:
+    elif code in (400002, 10001):  # 10001: the Serverless API's "insufficient funds"
         cls = e.InsufficientBalanceError
+    elif code == 10002:
+        cls = e.PermissionDeniedError
+        message = (
+            f"the deployment is disabled: {message} "
+            "(enable it with `runcomfy-client deployments enable ID`)"
+        )
+    elif code == 10003:
+        cls = e.NotFoundError
+        message = f"the deployment was deleted: {message}"
     elif code == 400004 or status == 401:
         cls = e.AuthenticationError
     elif code == 403001 or status == 403:
@@ -213,7 +228,33 @@ def error_from_response(status: int, body: Any, call: Call) -> e.APIError:
             message = f"the server rejected the input: {message}"
     else:
         cls = e.APIError
+    lines = _detail_lines(detail) if code == 422001 or status == 422 else []
+    if lines:  # the Serverless API's validation errors: one line per field
+        message += ":\n" + "\n".join(f"  - {line}" for line in lines)
     return cls(message, **kwargs)
+
+
+def _detail_lines(detail: Any, limit: int = 50) -> list[str]:
+    """A 422 answer's ``detail``, one line per problem: ``overrides.6.inputs.text: msg``."""
+    if isinstance(detail, str):
+        return [detail] if detail.strip() else []
+    if isinstance(detail, Mapping):
+        return [f"{key}: {value}" for key, value in list(detail.items())[:limit]]
+    if not isinstance(detail, list):
+        return []
+    lines = []
+    for item in detail[:limit]:
+        if isinstance(item, Mapping) and "msg" in item:
+            loc = item.get("loc")
+            parts = (
+                [str(p) for p in loc if p not in ("body", "query")] if isinstance(loc, list) else []
+            )
+            lines.append(f"{'.'.join(parts)}: {item['msg']}" if parts else str(item["msg"]))
+        else:
+            lines.append(str(item))
+    if len(detail) > limit:
+        lines.append(f"... and {len(detail) - limit} more")
+    return lines
 
 
 @dataclass(frozen=True)
@@ -256,6 +297,8 @@ def decide(
             return bad
         body = {"message": response.text[:200]}
     if status < 400 and not is_error_body(body):
+        if isinstance(body, list) and call.list_key is not None:
+            return {call.list_key: body}
         if not isinstance(body, Mapping):
             return e.ResponseDecodeError(
                 f"{call.name} answered {type(body).__name__}, not a JSON object",

@@ -77,6 +77,7 @@ from . import (  # noqa: E402, F401  (register the commands)
     _batch_cmd,
     _catalog,
     _codegen_cmd,
+    _deployments_cmd,
     _derive_cmd,
     _emulator_cmd,
     _jobs_cmd,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from .._overlay import Overlay, Target, parse_targets
 from .._registry import load_json
 from ._app import registry_from
 from ._catalog import schema_group
+from ._jobs_cmd import client_from
 from ._schema_add_cmd import _target_folder, _write_new, hint_schema_folder
 
 
@@ -63,18 +65,17 @@ def _from_files(workflow: Path, object_info: Path, deployment_id: str | None) ->
 
 
 @schema_group.command("derive")
+@click.argument("deployment_id", required=False)
 @click.option(
     "--workflow",
-    required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The workflow in API format (workflow_api.json).",
+    help="The workflow in API format (workflow_api.json); default: the deployment's.",
 )
 @click.option(
     "--object-info",
     "object_info",
-    required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="ComfyUI's node definitions (object_info.json) for the workflow's nodes.",
+    help="ComfyUI's node definitions (object_info.json); default: the deployment's.",
 )
 @click.option(
     "--expose",
@@ -104,8 +105,9 @@ def _from_files(workflow: Path, object_info: Path, deployment_id: str | None) ->
 @click.pass_context
 def schema_derive_command(
     ctx: click.Context,
-    workflow: Path,
-    object_info: Path,
+    deployment_id: str | None,
+    workflow: Path | None,
+    object_info: Path | None,
     expose: tuple[str, ...],
     overlay: Path | None,
     name: str | None,
@@ -115,13 +117,20 @@ def schema_derive_command(
 ) -> None:
     """Derive a schema for a ComfyUI workflow, stored as deployments/NAME.
 
-    From the workflow in API format and ComfyUI's object_info for its nodes. Then `describe
-    deployments/NAME`, typed codegen and validation work on it as on any model. Lint warnings are
-    printed; nothing is written when the workflow, the exposed inputs or the overlay cannot be
-    used.
+    From DEPLOYMENT_ID (its workflow, default overrides and object_info, fetched with your API
+    key; NAME defaults to the deployment's name), or from local files: --workflow (API format)
+    and --object-info. Then `describe deployments/NAME`, typed codegen and validation work on it
+    as on any model. Lint warnings are printed; nothing is written when the workflow, the
+    exposed inputs or the overlay cannot be used.
     """
     targets = _targets(expose)
-    source = _from_files(workflow, object_info, None)
+    if deployment_id is None and (workflow is None or object_info is None):
+        raise click.UsageError("give DEPLOYMENT_ID, or both --workflow and --object-info")
+    if workflow is not None and object_info is not None:
+        source = _from_files(workflow, object_info, deployment_id)
+    else:
+        assert deployment_id is not None
+        source = _from_deployment(ctx, deployment_id, workflow, object_info)
     name = name or source.name
     if not name:
         raise click.UsageError("--name is required: the schema is stored as deployments/NAME")
@@ -208,3 +217,35 @@ def _check(
         err=True,
     )
     ctx.exit(1)
+
+
+def _from_deployment(
+    ctx: click.Context, deployment_id: str, workflow: Path | None, object_info: Path | None
+) -> _Source:
+    """The deployment's payload and object_info (a local file given for either is used)."""
+    with client_from(ctx) as client:
+        deployment = client.deployments.get(deployment_id, payload=True)
+        payload = deployment.payload
+        flow: Any = (
+            _load(workflow) if workflow else (payload.workflow_api_json if payload else None)
+        )
+        if flow is None:
+            raise e.ResponseDecodeError(
+                f"deployment {deployment_id} came without its workflow_api_json; give --workflow"
+            )
+        info = _load(object_info) if object_info else client.deployments.object_info(deployment)
+    where = f"deployment {deployment.name} ({deployment.id})"
+    return _Source(
+        flow,
+        info,
+        workflow_file=str(workflow) if workflow else f"{where}: workflow_api_json",
+        object_info_file=str(object_info) if object_info else f"{where}: object_info",
+        deployment_id=deployment.id,
+        default_overrides=payload.overrides if payload else None,
+        name=_schema_name(deployment.name) or None,
+    )
+
+
+def _schema_name(name: str) -> str:
+    """A deployment's name as one model-id segment: ``My Flow v2`` -> ``My-Flow-v2``."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")
