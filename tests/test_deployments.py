@@ -376,7 +376,7 @@ def test_derive_from_a_deployment_then_run_a_job_with_compiled_overrides(
         body = client._send(job_call(client.serverless_base_url, wan_id, request_id, "result"))
         return body if body["status"] in ("succeeded", "failed") else None
 
-    body = wait_for(ended)
+    body = wait_for(ended, timeout=60)
     assert body["status"] == "succeeded", body
     (video,) = output_files(body["outputs"])
     assert (video.node, video.channel) == ("60", "gifs") and video.filename

@@ -46,7 +46,7 @@ def run_job(http: httpx.Client, deployment_id: str, body: dict[str, Any]) -> dic
         result = http.get(urls["result_url"]).json()
         return result if result["status"] in ("succeeded", "failed", "canceled") else None
 
-    return wait_for(ended)  # type: ignore[no-any-return]
+    return wait_for(ended, timeout=60)  # type: ignore[no-any-return]
 
 
 # -- deployments ------------------------------------------------------------------------------
@@ -233,7 +233,8 @@ def test_status_while_queued_running_and_done_then_cancel(tmp_path: Path) -> Non
             f"/prod/v1/deployments/{deployment}/inference", json={"overrides": {}}
         ).json()
         running = wait_for(
-            lambda: (s := http.get(first["status_url"]).json())["status"] == "in_progress" and s
+            lambda: (s := http.get(first["status_url"]).json())["status"] == "in_progress" and s,
+            timeout=60,
         )
         assert running["instance_id"].startswith("instance-")
         queued = http.get(second["status_url"]).json()
@@ -290,12 +291,12 @@ def submit(http: httpx.Client, emu: Emulator, hook: str, intermediate: bool = Tr
 def test_webhook_events_in_order_with_the_final_result(emu: Emulator) -> None:
     with Receiver() as hook, api(emu) as http:
         request_id = submit(http, emu, hook.url)
-        final = wait_for(lambda: hook.inbox.finals().get(request_id))
+        final = wait_for(lambda: hook.inbox.finals().get(request_id), timeout=60)
         assert hook.statuses(request_id) == ["in_queue", "in_progress", "succeeded"]
         assert final.deployment_id == emu.deployments["lighthouse"]
         assert final.outputs["9"]["images"][0]["url"].startswith(emu.base_url)
         quiet = submit(http, emu, hook.url, intermediate=False)
-        wait_for(lambda: hook.inbox.finals().get(quiet))
+        wait_for(lambda: hook.inbox.finals().get(quiet), timeout=60)
         assert hook.statuses(quiet) == ["succeeded"]
 
 
@@ -326,7 +327,8 @@ def test_a_failing_webhook_endpoint_is_retried_with_backoff(tmp_path: Path) -> N
             stats = wait_for(
                 lambda: (
                     (s := http.get("/_emulator/serverless/stats").json())["webhook_delivered"] and s
-                )
+                ),
+                timeout=60,
             )
             assert stats["webhook_attempts"] == 3 and stats["webhook_failed"] == 0
     finally:
@@ -357,7 +359,7 @@ def test_webhook_faults(fault: str, expected: list[str]) -> None:
                 sent = len(hook.statuses(request_id)) == len(expected)
                 return stats if done and sent else None
 
-            stats = wait_for(settled)
+            stats = wait_for(settled, timeout=60)
         assert hook.statuses(request_id) == expected
         assert emu.stats()["faults"][kind] >= 1
         counted = {
