@@ -350,3 +350,34 @@ def test_cli_emulator_prints_listening_line() -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_cli_emulator_hosts_schemas_from_flag_and_env(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import write_schema
+
+    schema = {"type": "object", "properties": {"prompt": {"type": "string"}}}
+    write_schema(tmp_path / "flag", "acme/from-flag/text-to-image", schema)
+    write_schema(tmp_path / "env", "acme/from-env/text-to-speech", schema)
+    env = {**os.environ, "RUNCOMFY_SCHEMA_PATH": str(tmp_path / "env")}
+    env.pop("RUNCOMFY_API_KEY", None)
+    command = [sys.executable, "-m", "runcomfy_client.cli", "--schemas", str(tmp_path / "flag")]
+    proc = subprocess.Popen(
+        [*command, "emulator", "--no-render"], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert proc.stdout is not None
+        base = proc.stdout.readline().strip().removeprefix("listening on ")
+        listed = httpx.get(
+            f"{base}/v1/models", headers={"Authorization": "Bearer emulator-key"}
+        ).json()
+        kinds = {m["model_id"]: m["category"] for m in listed["models"]}
+        assert kinds["acme/from-flag/text-to-image"] == "image"
+        assert kinds["acme/from-env/text-to-speech"] == "audio"
+        assert FUSIONX in kinds  # the bundled schemas too
+    finally:
+        proc.terminate()
+        proc.wait(10)

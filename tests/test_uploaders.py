@@ -58,7 +58,8 @@ def s3_endpoint() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[Emulator]:
-    with Emulator(workers=2, job_seconds=0.1) as emu:
+    # The S3 server of these tests is on loopback, which the emulator refuses by default.
+    with Emulator(workers=2, job_seconds=0.1, allow_private_inputs=True) as emu:
         yield emu
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -34,18 +34,29 @@ from ._dialect import (
 from ._errors import DuplicateModelError, SchemaError, UnknownModelError
 from ._model_ids import check_model_id
 from ._naming import assign_names, closest
+from ._schema_files import (  # where schema files live: shared with the emulator
+    BINDING_SUFFIX,
+    OUTPUT_SUFFIX,
+    bundled_schema_dir,
+    env_schema_dirs,
+    folder_output_file,
+    output_file,
+)
+from ._schema_files import scan as _scan
 from ._schema_limits import MAX_SCHEMA_BYTES
 
 if TYPE_CHECKING:
     from ._validation import Validator
 
-__all__ = ["Field", "ModelSchema", "Registry", "bundled_schema_dir", "default_registry"]
-
-SCHEMA_PATH_ENV = "RUNCOMFY_SCHEMA_PATH"
-OUTPUT_SUFFIX = ".output.json"
-# Beside a schema derived from a workflow: which deployment it calls (see _derive).
-BINDING_SUFFIX = ".deployment.json"
-DEFAULT_OUTPUT_NAME = "_output.json"
+__all__ = [
+    "BINDING_SUFFIX",
+    "OUTPUT_SUFFIX",
+    "Field",
+    "ModelSchema",
+    "Registry",
+    "bundled_schema_dir",
+    "default_registry",
+]
 
 
 class _Missing:
@@ -66,16 +77,6 @@ class _Missing:
 
 
 MISSING: Any = _Missing()
-
-
-def bundled_schema_dir() -> Path:
-    """The schema folder that ships with the package."""
-    here = Path(__file__).resolve().parent
-    packaged = here / "schemas"
-    if packaged.is_dir():
-        return packaged
-    # A source checkout (editable install): the repository's schemas/ is the bundled folder.
-    return here.parent.parent / "schemas"
 
 
 @dataclass(frozen=True)
@@ -321,12 +322,6 @@ def _output_from_file(path: Path) -> Mapping[str, Any]:
     return data
 
 
-def env_schema_dirs() -> list[Path]:
-    """The folders named by ``RUNCOMFY_SCHEMA_PATH`` (path-separated; empty parts ignored)."""
-    value = os.environ.get(SCHEMA_PATH_ENV, "")
-    return [Path(part).expanduser() for part in value.split(os.pathsep) if part.strip()]
-
-
 @dataclass(frozen=True)
 class _Source:
     model_id: str
@@ -443,33 +438,14 @@ class Registry:
             return model.validator
 
     def _output_schema(self, src: _Source) -> Mapping[str, Any]:
-        own = src.path.with_name(src.path.name[: -len(".json")] + OUTPUT_SUFFIX)
-        if own.is_file():
-            return _output_from_file(own)
-        return self.shared_output_schema(src.root)
+        found = output_file(src.path, (src.root, *self.schema_dirs))
+        return _output_from_file(found) if found else DEFAULT_OUTPUT_SCHEMA
 
     def shared_output_schema(self, root: Path) -> Mapping[str, Any]:
         """The Output schema of a model in ``root`` that has no ``<id>.output.json`` of its own:
         the first ``_output.json`` in ``root`` or the registry's folders, else the default."""
-        for folder in (root, *self.schema_dirs):
-            shared = folder / DEFAULT_OUTPUT_NAME
-            if shared.is_file():
-                return _output_from_file(shared)
-        return DEFAULT_OUTPUT_SCHEMA
-
-
-def _scan(folder: Path) -> Sequence[tuple[str, Path]]:
-    if not folder.is_dir():
-        return []
-    found = []
-    for path in sorted(folder.rglob("*.json")):
-        rel = path.relative_to(folder)
-        if any(part.startswith(("_", ".")) for part in rel.parts):
-            continue
-        if path.name.endswith((OUTPUT_SUFFIX, BINDING_SUFFIX)) or not path.is_file():
-            continue
-        found.append((rel.with_suffix("").as_posix(), path))
-    return found
+        found = folder_output_file((root, *self.schema_dirs))
+        return _output_from_file(found) if found else DEFAULT_OUTPUT_SCHEMA
 
 
 _default: Registry | None = None

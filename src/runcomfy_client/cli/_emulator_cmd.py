@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import warnings
 from types import FrameType
 
 import click
@@ -13,7 +14,12 @@ from ._app import cli
 
 
 @cli.command("emulator")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on. Any but loopback needs --api-key (a key of its own).",
+)
 @click.option("--port", default=0, type=int, help="Port (default: a free one).")
 @click.option("--workers", default=2, type=click.IntRange(1), show_default=True)
 @click.option(
@@ -34,7 +40,9 @@ from ._app import cli
 )
 @click.option("--seed", default=0, type=int, show_default=True, help="Seed for fault choices.")
 @click.option(
-    "--api-key", default=None, help="Key to accept (default: RUNCOMFY_API_KEY or emulator-key)."
+    "--api-key",
+    default=None,
+    help="Key to accept (default: RUNCOMFY_API_KEY, else the public emulator-key on loopback).",
 )
 @click.option(
     "--request-ttl",
@@ -57,7 +65,21 @@ from ._app import cli
     type=click.IntRange(1),
     help="Pad every output to this many bytes (large-download tests; still a playable MP4).",
 )
+@click.option(
+    "--allow-private-inputs",
+    is_flag=True,
+    help="Also fetch inputs from private, loopback and link-local addresses (local tests).",
+)
+@click.option(
+    "--fetch-timeout",
+    default=10.0,
+    type=click.FloatRange(0, min_open=True),
+    show_default=True,
+    help="Seconds one input may take to fetch, in all.",
+)
+@click.pass_context
 def emulator_command(
+    ctx: click.Context,
     host: str,
     port: int,
     workers: int,
@@ -69,8 +91,13 @@ def emulator_command(
     no_render: bool,
     deployments: tuple[str, ...],
     output_bytes: int | None,
+    allow_private_inputs: bool,
+    fetch_timeout: float,
 ) -> None:
-    """Serve a local emulator of the RunComfy Model API (and Serverless API) until interrupted."""
+    """Serve a local emulator of the RunComfy Model API (and Serverless API) until interrupted.
+
+    It hosts the models of --schemas, RUNCOMFY_SCHEMA_PATH and the bundled schemas.
+    """
     try:
         from ..emulator import Emulator, parse_deployment_spec, parse_fault
     except ImportError as exc:  # pragma: no cover - depends on the install
@@ -86,26 +113,36 @@ def emulator_command(
         served = [parse_deployment_spec(d) for d in deployments]
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--deployment") from None
-    key = api_key or os.environ.get("RUNCOMFY_API_KEY") or "emulator-key"
-    emu = Emulator(
-        host=host,
-        port=port,
-        api_key=key,
-        workers=workers,
-        job_seconds=job_seconds,
-        faults=parsed,
-        seed=seed,
-        request_ttl=request_ttl,
-        render=not no_render,
-        output_bytes=output_bytes,
-        deployments=served,
-    )
+    root = ctx.find_root().obj or {}
+    try:
+        emu = Emulator(
+            host=host,
+            port=port,
+            api_key=api_key or os.environ.get("RUNCOMFY_API_KEY") or None,
+            workers=workers,
+            job_seconds=job_seconds,
+            faults=parsed,
+            seed=seed,
+            request_ttl=request_ttl,
+            render=not no_render,
+            output_bytes=output_bytes,
+            allow_private_inputs=allow_private_inputs,
+            fetch_timeout=fetch_timeout,
+            schema_dirs=root.get("schema_dirs", ()),
+            deployments=served,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
 
     def stop(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
-    emu.start()
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always", RuntimeWarning)
+        emu.start()
+    for warning in said:
+        click.echo(f"warning: {warning.message}", err=True)
     click.echo(f"listening on {emu.base_url}")
     for name, deployment_id in emu.deployments.items():
         click.echo(f"deployment {name}: {deployment_id}")

@@ -6,6 +6,7 @@ import asyncio
 import shutil
 import tempfile
 import threading
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
@@ -13,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ._binding import exposure_warning, is_loopback_host, key_for
 from ._faults import Fault, FaultPlan
 from ._server import EmulatorConfig, EmulatorState, build_app
 from ._serverless import ServedDeployment, ServerlessConfig, parse_deployment_spec
@@ -28,7 +30,14 @@ class Emulator:
 
     ``faults`` takes :class:`Fault` objects or specs such as ``"rate_limit=0.1"`` and
     ``"server_error:status=@1,2"``; ``seed`` makes their choices repeatable. ``render=False``
-    swaps the real rendering for a tiny stand-in clip, for load tests.
+    swaps the real rendering for tiny stand-in files, for load tests.
+
+    Models come from ``schema_dirs``, then ``RUNCOMFY_SCHEMA_PATH``, then the bundled schemas.
+    Inputs are fetched from public addresses only (each within ``fetch_timeout`` seconds and
+    ``max_fetch_bytes``); ``allow_private_inputs=True`` lets a test serve them from this
+    machine. URLs from :meth:`upload` always work. ``api_key`` defaults to the public
+    ``emulator-key`` on loopback; any other ``host`` needs a key of its own (ValueError
+    otherwise) and warns that the emulator is reachable.
 
     ``deployments`` serves ComfyUI workflows on the Serverless API, each given as
     ``"NAME=workflow_api.json:object_info.json"`` or a :class:`ServedDeployment`;
@@ -40,7 +49,7 @@ class Emulator:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
-        api_key: str = "emulator-key",
+        api_key: str | None = None,
         workers: int = 2,
         job_seconds: float = 1.0,
         faults: Iterable[Fault | str] = (),
@@ -52,6 +61,8 @@ class Emulator:
         output_bytes: int | None = None,
         fetch_timeout: float = 10.0,
         max_fetch_bytes: int = 50 * 1024 * 1024,
+        allow_private_inputs: bool = False,
+        max_upload_bytes: int = 100 * 1024 * 1024,
         schema_dirs: Iterable[str | Path] = (),
         deployments: Iterable[str | ServedDeployment] = (),
         webhook_backoff: float = 0.5,
@@ -59,7 +70,7 @@ class Emulator:
         self.host = host
         self.port = port
         self.config = EmulatorConfig(
-            api_key=api_key,
+            api_key=key_for(host, api_key),
             workers=workers,
             job_seconds=job_seconds,
             request_ttl=request_ttl,
@@ -69,6 +80,8 @@ class Emulator:
             output_bytes=output_bytes,
             fetch_timeout=fetch_timeout,
             max_fetch_bytes=max_fetch_bytes,
+            allow_private_inputs=allow_private_inputs,
+            max_upload_bytes=max_upload_bytes,
             schema_dirs=tuple(str(d) for d in schema_dirs),
             serverless=ServerlessConfig(
                 tuple(parse_deployment_spec(d) if isinstance(d, str) else d for d in deployments),
@@ -122,6 +135,8 @@ class Emulator:
         self._ready.wait(30)
         if self._error is not None:
             raise RuntimeError(f"the emulator failed to start: {self._error}") from self._error
+        if not is_loopback_host(self.host):
+            warnings.warn(exposure_warning(self.base_url), RuntimeWarning, stacklevel=2)
         return self
 
     def stop(self) -> None:

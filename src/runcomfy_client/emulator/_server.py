@@ -10,6 +10,9 @@ and the emulator's own, under ``/_emulator/``: ``stats``, ``reset``, ``uploads/{
 store a file, GET to fetch it: a stand-in for public storage) and ``files/{id}/{name}`` (the
 outputs, with ``Content-Length`` and HTTP Range support).
 
+Submits are checked by :mod:`._checks`, jobs run by :mod:`._produce`; the emulator shares no
+schema reading, validation or protocol code with the client.
+
 ``queue_position`` counts the jobs ahead of this one: 0 means it runs next. The Serverless
 API (ComfyUI deployments) is served on the same port, from ``_serverless``.
 """
@@ -30,16 +33,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 from aiohttp import web
 
-from .._registry import MISSING, ModelSchema, Registry
 from ._answers import error_answer as _error
 from ._answers import iso_time as _iso
+from ._catalog import Catalog, HostedModel
+from ._failures import JobCannotRunError, ModelUnusableError
 from ._faults import FaultPlan
+from ._inputs import FetchLimits, InputFetcher
+from ._produce import Producer
 from ._queue import QueueOrder
-from ._render import JobCannotRunError, plan_render, render_job
 from ._serverless import ServerlessConfig, mount_serverless
+from ._uploads import UploadStore, UploadTooLargeError, content_type, safe_name
 
 __all__ = ["EmulatorConfig", "EmulatorState", "build_app"]
 
@@ -54,6 +59,8 @@ INTERNAL = 500001
 JOB_FAILED = 500101
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# The most RunComfy's own nodes send in one request, inline media included.
+MAX_BODY = 64 * 1024 * 1024
 
 
 @dataclass
@@ -67,6 +74,8 @@ class EmulatorConfig:
     render: bool = True
     fetch_timeout: float = 10.0
     max_fetch_bytes: int = 50 * 1024 * 1024
+    allow_private_inputs: bool = False
+    max_upload_bytes: int = 100 * 1024 * 1024
     retry_after: float = 1.0
     slow_seconds: float = 2.0
     output_bytes: int | None = None
@@ -87,6 +96,7 @@ class Job:
     output: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     files: dict[str, Path] = field(default_factory=dict)
+    output_key: str = "video"
 
 
 class _DroppedError(Exception):
@@ -100,16 +110,21 @@ class EmulatorState:
         self.config = config
         self.faults = faults
         self.data_dir = data_dir
-        self.registry = Registry(config.schema_dirs)
+        self.catalog = Catalog(config.schema_dirs)
+        self.uploads = UploadStore(data_dir / "uploads", config.max_upload_bytes)
         self.base_url = ""
         self.jobs: dict[str, Job] = {}
         self._queue: asyncio.Queue[str] | None = None
         self._queued = QueueOrder()
         self._seq = 0
         self._payloads: set[str] = set()
-        self._renders: dict[str, dict[str, Path]] = {}
-        self._render_locks: dict[str, asyncio.Lock] = {}
-        self._fetcher: httpx.AsyncClient | None = None
+        limits = FetchLimits(
+            config.fetch_timeout, config.max_fetch_bytes, config.allow_private_inputs
+        )
+        self.fetcher = InputFetcher(limits, self._own_upload)
+        self.producer = Producer(
+            self.fetcher, data_dir / "renders", real=config.render, output_bytes=config.output_bytes
+        )
         self._tasks: list[asyncio.Task[None]] = []
         self.reset_counters()
 
@@ -135,13 +150,9 @@ class EmulatorState:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        # One client for fetching inputs: a new one per job costs an SSL context each time,
-        # which is most of a short job's CPU.
-        self._fetcher = httpx.AsyncClient(
-            timeout=self.config.fetch_timeout,
-            follow_redirects=True,
-            limits=httpx.Limits(max_connections=max(8, self.config.workers)),
-        )
+        # One connection pool for fetching inputs: a new one per job costs an SSL context each
+        # time, which is most of a short job's CPU.
+        await self.fetcher.start()
         self._queue = asyncio.Queue()
         self._tasks = [asyncio.create_task(self._worker()) for _ in range(self.config.workers)]
         self._tasks.append(asyncio.create_task(self._sweeper()))
@@ -150,8 +161,18 @@ class EmulatorState:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._fetcher is not None:
-            await self._fetcher.aclose()
+        await self.fetcher.close()
+
+    def _own_upload(self, url: str) -> Path | None:
+        """The file behind a URL of this emulator's own upload store, read from disk: None for
+        other URLs, KeyError for one of its own that holds nothing."""
+        prefix = f"{self.base_url}/_emulator/uploads/"
+        if not self.base_url or not url.startswith(prefix):
+            return None
+        found = self.uploads.find(url[len(prefix) :])
+        if found is None:
+            raise KeyError(url)
+        return found
 
     # -- jobs --------------------------------------------------------------------------------
 
@@ -213,13 +234,14 @@ class EmulatorState:
             job.status = "in_progress"
             job.started_at = time.time()
             try:
-                job.files = await self._produce(job)
+                produced = await self.producer.produce(self.catalog.get(job.model_id), job.payload)
+                job.files, job.output_key = produced.files, produced.key
                 left = self.config.job_seconds - (time.time() - job.started_at)
                 if left > 0:
                     await asyncio.sleep(left)
                 job.output = self._output(job)
                 job.status = "completed"
-            except JobCannotRunError as exc:
+            except (JobCannotRunError, ModelUnusableError) as exc:
                 job.error = {"error_code": JOB_FAILED, "error_message": str(exc)}
                 job.status = "failed"
             except Exception as exc:  # noqa: BLE001 - a job's crash must not kill the worker
@@ -228,78 +250,13 @@ class EmulatorState:
             job.finished_at = time.time()
 
     def _output(self, job: Job) -> dict[str, Any]:
-        urls = {
-            name: f"{self.base_url}/_emulator/files/{job.request_id}/{name}" for name in job.files
-        }
-        kinds = self.registry.get(job.model_id).output_kinds()
-        first = next(iter(urls.values()))
-        ext = next(iter(job.files)).rsplit(".", 1)[-1]
-        kind = "video" if ext == "mp4" else "image"
-        if kind in kinds or f"{kind}s" not in kinds:
-            return {kind: first}
-        return {f"{kind}s": list(urls.values())}
-
-    async def _produce(self, job: Job) -> dict[str, Path]:
-        model = self.registry.get(job.model_id)
-        resolved = _with_defaults(model, job.payload)
-        plan = plan_render(model, resolved)
-        images = [await self._fetch(key, resolved.get(key)) for key in plan.image_keys]
-        # Key on what the file is made from, so a load test's jobs that differ only in their
-        # prompt or seed share one stand-in clip instead of each encoding its own.
-        made_from = [
-            plan.kind,
-            plan.style,
-            repr(plan.spec) if self.config.render else "stub",
-            [hashlib.sha256(image).hexdigest() for image in images],
-            self.config.output_bytes,
-        ]
-        cache_key = hashlib.sha256(json.dumps(made_from).encode()).hexdigest()
-        # One render per key: jobs that need the same file wait for the first one's.
-        async with self._render_locks.setdefault(cache_key, asyncio.Lock()):
-            cached = self._renders.get(cache_key)
-            if cached is None:
-                folder = self.data_dir / "renders" / cache_key[:16]
-                folder.mkdir(parents=True, exist_ok=True)
-                cached = await asyncio.to_thread(
-                    render_job, plan, images, folder, self.config.render, self.config.output_bytes
-                )
-                self._renders[cache_key] = cached
-        return cached
-
-    async def _fetch(self, key: str, url: Any) -> bytes:
-        """Fetch an input as the real service would: http(s) only, size-limited, timed out."""
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise JobCannotRunError(f"cannot fetch input {key}: {url!r} is not an http(s) URL")
-        limit = self.config.max_fetch_bytes
-        assert self._fetcher is not None
-        try:
-            async with self._fetcher.stream("GET", url) as response:
-                if response.status_code != 200:
-                    raise JobCannotRunError(
-                        f"cannot fetch input {key}: {url} answered HTTP {response.status_code}"
-                    )
-                chunks = []
-                size = 0
-                async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    if size > limit:
-                        raise JobCannotRunError(f"input {key} is larger than {limit} bytes")
-                    chunks.append(chunk)
-                return b"".join(chunks)
-        except httpx.HTTPError as exc:
-            raise JobCannotRunError(f"cannot fetch input {key}: {url}: {exc!r}") from None
-
-
-def _with_defaults(model: ModelSchema, payload: dict[str, Any]) -> dict[str, Any]:
-    """What the server runs with: the caller's values, the schema's defaults for the rest."""
-    resolved = {f.key: f.default for f in model.fields if f.default is not MISSING}
-    resolved.update(payload)
-    return resolved
+        urls = [f"{self.base_url}/_emulator/files/{job.request_id}/{name}" for name in job.files]
+        return {job.output_key: urls if job.output_key.endswith("s") else urls[0]}
 
 
 def build_app(state: EmulatorState) -> web.Application:
     """The aiohttp application serving ``state``."""
-    app = web.Application(client_max_size=256 * 1024 * 1024, middlewares=[_drop_middleware])
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[_drop_middleware])
     h = _Handlers(state)
     app.router.add_get("/v1/models", h.list_models)
     app.router.add_post("/v1/models/{model_id:.+}", h.submit)
@@ -395,13 +352,15 @@ class _Handlers:
         if refused is not None:
             return refused
         model_id = request.match_info["model_id"]
-        if model_id not in self.s.registry:
+        if model_id not in self.s.catalog:
             return _error(400, BAD_MODEL, f"invalid model id: {model_id}")
+        body = await _json_body(request)
+        if isinstance(body, web.Response):
+            return body
         try:
-            body = await request.json(loads=json.loads)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            return _error(400, INVALID_INPUT, f"request body is not JSON: {exc}")
-        problems = self._validate(model_id, body)
+            problems = self.s.catalog.get(model_id).checker.problems(body)
+        except ModelUnusableError as exc:
+            return _error(500, INTERNAL, f"the emulator cannot use {model_id}: {exc}")
         if problems:
             return _error(
                 422, INVALID_INPUT, "input does not match the model's schema", detail=problems
@@ -410,28 +369,6 @@ class _Handlers:
         if self._hit("lost_response", "submit"):
             _drop(request)
         return web.json_response({"request_id": job.request_id, **self._urls(job)})
-
-    def _validate(self, model_id: str, body: Any) -> list[dict[str, Any]]:
-        if not isinstance(body, dict):
-            return [{"loc": [], "msg": "input must be a JSON object", "kind": "invalid"}]
-        model = self.s.registry.get(model_id)
-        keys = {f.key for f in model.fields}
-        problems = [
-            {"loc": [k], "msg": f"unknown input key {k!r}", "kind": "unknown"}
-            for k in body
-            if k not in keys
-        ]
-        _, found = self.s.registry.validator(model_id).check(
-            {k: v for k, v in body.items() if k in keys}
-        )
-        # The real service takes any string for a media input and fails the job if it cannot
-        # fetch it; the URL rule is the client's early warning, not the server's.
-        problems += [
-            {"loc": [p.key] if p.key else [], "msg": str(p), "kind": p.kind}
-            for p in found
-            if p.kind != "media"
-        ]
-        return problems
 
     async def status(self, request: web.Request) -> web.StreamResponse:
         refused = await self._guard(request, "status")
@@ -489,20 +426,26 @@ class _Handlers:
         except ValueError:
             return _error(400, INVALID_INPUT, "limit and offset must be integers")
         search = request.query.get("search", "").lower()
-        ids = [m for m in self.s.registry.model_ids() if search in m.lower()]
+        ids = [m for m in self.s.catalog.model_ids() if search in m.lower()]
         category = request.query.get("category")
-        models = [self._model_summary(m) for m in ids]
+        try:
+            models = [self._model_summary(self.s.catalog.get(m)) for m in ids]
+        except ModelUnusableError as exc:
+            return _error(500, INTERNAL, f"the emulator cannot list its models: {exc}")
         if category:
-            models = [m for m in models if m["category"] == category]
-        return web.json_response({"models": models[offset : offset + limit]})
+            models = [m for m in models if category in m["categories"]]
+        page = models[offset : offset + limit] if limit >= 0 and offset >= 0 else []
+        return web.json_response({"models": page, "total": len(models)})
 
-    def _model_summary(self, model_id: str) -> dict[str, Any]:
-        model = self.s.registry.get(model_id)
+    def _model_summary(self, model: HostedModel) -> dict[str, Any]:
         return {
-            "model_id": model_id,
-            "display_name": model_id.rsplit("/", 1)[-1],
-            "category": "video" if "video" in model.output_kinds() else "image",
-            "description": model.description or "",
+            "model_id": model.model_id,
+            "display_name": model.model_id.rsplit("/", 1)[-1],
+            "kind": "model",
+            # The catalog's last category names what the model makes.
+            "categories": [model.output.kind],
+            "category": model.output.kind,
+            "description": model.description,
         }
 
     async def one_model(self, request: web.Request) -> web.StreamResponse:
@@ -511,12 +454,15 @@ class _Handlers:
         if refused is not None:
             return refused
         model_id = request.match_info["model_id"]
-        if model_id not in self.s.registry:
+        if model_id not in self.s.catalog:
             return _error(400, BAD_MODEL, f"invalid model id: {model_id}")
-        model = self.s.registry.get(model_id)
+        try:
+            model = self.s.catalog.get(model_id)
+        except ModelUnusableError as exc:
+            return _error(500, INTERNAL, f"the emulator cannot use {model_id}: {exc}")
         return web.json_response(
             {
-                **self._model_summary(model_id),
+                **self._model_summary(model),
                 "input_schema": model.raw,
                 "output_schema": {"output": model.output_schema},
             }
@@ -533,22 +479,31 @@ class _Handlers:
 
     async def upload(self, request: web.Request) -> web.StreamResponse:
         self._count("upload")
-        name = _safe_name(request.match_info["name"])
-        folder = self.s.data_dir / "uploads" / uuid.uuid4().hex[:12]
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / name
-        with path.open("wb") as out:
-            async for chunk in request.content.iter_chunked(1 << 20):
-                out.write(chunk)
-        url = f"{self.s.base_url}/_emulator/uploads/{folder.name}--{name}"
-        return web.json_response({"url": url, "size": path.stat().st_size}, status=201)
+        store = self.s.uploads
+        if (request.content_length or 0) > store.max_bytes:
+            return _error(413, 413001, f"an upload may hold at most {store.max_bytes} bytes")
+        try:
+            saved = await store.save(
+                request.match_info["name"], request.content.iter_chunked(1 << 20)
+            )
+        except UploadTooLargeError as exc:
+            return _error(413, 413001, str(exc))
+        url = f"{self.s.base_url}/_emulator/uploads/{saved.ref}"
+        return web.json_response({"url": url, "size": saved.size}, status=201)
 
     async def uploaded(self, request: web.Request) -> web.StreamResponse:
-        token, _, name = request.match_info["name"].partition("--")
-        path = self.s.data_dir / "uploads" / _safe_name(token) / _safe_name(name)
-        if not path.is_file():
+        path = self.s.uploads.find(request.match_info["name"])
+        if path is None:
             return _error(404, 404002, "no such upload")
-        return web.FileResponse(path)
+        with path.open("rb") as f:
+            head = f.read(16)
+        # Served as what it is and as a download, never as a page of the emulator's origin.
+        headers = {
+            "Content-Type": content_type(head),
+            "Content-Disposition": f'attachment; filename="{safe_name(path.name)}"',
+            "X-Content-Type-Options": "nosniff",
+        }
+        return web.FileResponse(path, headers=headers)
 
     async def download(self, request: web.Request) -> web.StreamResponse:
         self._count("download")
@@ -563,6 +518,24 @@ class _Handlers:
         return web.FileResponse(path, headers={"Cache-Control": "no-store"})
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+async def _json_body(request: web.Request) -> Any:
+    """The submitted JSON, or the error to answer: too large, not JSON, NaN, too deep."""
+    try:
+        text = await request.text()
+    except web.HTTPRequestEntityTooLarge:
+        return _error(413, INVALID_INPUT, f"request body is larger than {MAX_BODY} bytes")
+    except UnicodeDecodeError as exc:
+        return _error(400, INVALID_INPUT, f"request body is not UTF-8 text: {exc}")
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:
+        return _error(400, INVALID_INPUT, f"request body is not JSON: {exc}")
+
+
 @web.middleware
 async def _drop_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
@@ -570,11 +543,6 @@ async def _drop_middleware(request: web.Request, handler: Handler) -> web.Stream
     except _DroppedError:
         # The transport is already aborted: nothing reaches the client, by design.
         return web.Response(status=204)
-
-
-def _safe_name(name: str) -> str:
-    cleaned = "".join(c for c in name if c.isalnum() or c in "-_.")
-    return cleaned.lstrip(".") or "upload"
 
 
 def _drop(request: web.Request) -> None:

@@ -23,7 +23,6 @@ in order with retries; the faults ``webhook_duplicate``, ``webhook_reorder`` and
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import time
 import uuid
@@ -38,6 +37,7 @@ from aiohttp import web
 
 from ._answers import error_answer as _error
 from ._answers import iso_time as _iso
+from ._failures import JobCannotRunError
 from ._media import VideoSpec, decode_image, render_placeholder_image, render_video
 from ._queue import QueueOrder
 from ._workflows import (
@@ -424,23 +424,11 @@ class Serverless:
         return files
 
     async def _fetch(self, value: str) -> bytes:
-        if value.startswith("data:"):
-            return base64.b64decode(value.partition(",")[2])
-        assert self._http is not None
-        limit = self.s.config.max_fetch_bytes
+        # The Model API's fetcher: public addresses only, time and size limits, data: caps.
         try:
-            async with self._http.stream("GET", value) as response:
-                if response.status_code != 200:
-                    raise _CannotRunError(f"cannot fetch {value}: HTTP {response.status_code}")
-                chunks, size = [], 0
-                async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    if size > limit:
-                        raise _CannotRunError(f"{value} is larger than {limit} bytes")
-                    chunks.append(chunk)
-                return b"".join(chunks)
-        except httpx.HTTPError as exc:
-            raise _CannotRunError(f"cannot fetch {value}: {exc!r}") from None
+            return await self.s.fetcher.get("image", value, "image")
+        except JobCannotRunError as exc:
+            raise _CannotRunError(str(exc)) from None
 
     # -- webhooks ----------------------------------------------------------------------------
 

@@ -35,7 +35,9 @@ def _polling_for(emulator: Emulator) -> PollingPolicy:
 @pytest.fixture(scope="session")
 def runcomfy_emulator_options() -> dict[str, Any]:
     """Keyword arguments for the session's :class:`Emulator` (override to change them)."""
-    return {"job_seconds": 0.2, "workers": 4}
+    # Tests often serve their inputs from this machine (a local HTTP or S3 server); the
+    # emulator is bound to loopback for the session only, so it may fetch from there.
+    return {"job_seconds": 0.2, "workers": 4, "allow_private_inputs": True}
 
 
 @pytest.fixture(scope="session")
