@@ -244,12 +244,6 @@ def test_codegen_types_every_model_and_mypy_strict_accepts_them(
 
 # -- a CLI run on the emulator -----------------------------------------------------------------
 
-I13E = (
-    "the emulator's outputs by kind, its catalog dialect and media lists are being built by "
-    "helper i13e (issue 13 items 4-5); remove this mark when that lands on main"
-)
-
-
 def _args(model: ModelSchema, inputs: dict[str, Any], tmp_path: Path) -> list[str]:
     """Media by their flags (a list by repeating the flag), everything else in an --input file."""
     document: dict[str, Any] = {}
@@ -278,7 +272,6 @@ def _video_facts(path: Path) -> tuple[int, int, float]:
 
 
 @pytest.mark.parametrize("model_id", MODELS)
-@pytest.mark.xfail(reason=I13E, strict=False)
 def test_a_cli_run_uploads_local_files_and_answers_the_models_kind(
     model_id: str,
     folder: Path,
