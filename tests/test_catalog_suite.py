@@ -244,6 +244,7 @@ def test_codegen_types_every_model_and_mypy_strict_accepts_them(
 
 # -- a CLI run on the emulator -----------------------------------------------------------------
 
+
 def _args(model: ModelSchema, inputs: dict[str, Any], tmp_path: Path) -> list[str]:
     """Media by their flags (a list by repeating the flag), everything else in an --input file."""
     document: dict[str, Any] = {}
