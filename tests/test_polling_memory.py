@@ -13,7 +13,13 @@ import pytest
 
 from runcomfy_client import Client, ConfigurationError, PollingMemory, PollingPolicy
 from runcomfy_client._polling import default_policy
-from runcomfy_client._polling_memory import MAX_AGE, MAX_FILE_BYTES, MAX_MODELS, cache_dir
+from runcomfy_client._polling_memory import (
+    FIRST_SPREAD,
+    MAX_AGE,
+    MAX_FILE_BYTES,
+    MAX_MODELS,
+    cache_dir,
+)
 
 DAY = 86400.0
 
@@ -37,7 +43,7 @@ def test_what_one_process_learns_the_next_one_knows(path: Path) -> None:
     first.record_queue_rate("m", 0.25)
     first.flush()
     second = PollingMemory(path, scope="api")
-    assert second.running_time("m") == pytest.approx((150.0, 15.0))
+    assert second.running_time("m") == pytest.approx((150.0, 150 * FIRST_SPREAD))
     assert second.queue_rate("m") == pytest.approx(0.25)
     assert PollingMemory(path, scope="another api").running_time("m") is None
 
@@ -95,7 +101,9 @@ def test_an_unreadable_file_is_ignored_then_replaced(path: Path, content: bytes)
     assert memory.running_time("m") is None
     memory.record_running("m", 30.0)
     memory.flush()
-    assert PollingMemory(path, scope="api").running_time("m") == pytest.approx((30.0, 3.0))
+    assert PollingMemory(path, scope="api").running_time("m") == pytest.approx(
+        (30.0, 30 * FIRST_SPREAD)
+    )
 
 
 @pytest.mark.parametrize(

@@ -1,15 +1,17 @@
 """How long to wait before the next status check: a pure policy, tested on its own.
 
 RunComfy's own client checks a job's status every 3 s. This policy is never busier than that
-loop: after one immediate check, its n-th next check is never earlier than 3n seconds after the
-job was submitted (or re-attached), so whatever happens it makes at most one request more than
-the 3 s loop on the same job. Within that budget:
+loop: after one immediate check, its n-th next check comes only once it has slept 3n seconds in
+all since the job was submitted (or re-attached), as the loop sleeps 3 s after each answer; so
+whatever happens it makes at most one request more than the 3 s loop on the same job. Within
+that budget:
 
 - **queued**: back off while ``queue_position`` does not move (at most one check per interval,
   and never more than twice the interval apart at position 0 while the queue's pace is
   unknown); once the pace is known (seen on this job, or learned from the model's earlier
   jobs) check about halfway to the expected start;
-- **running, model unknown** (cold): check every interval, exactly as the 3 s loop would;
+- **running, model unknown** (cold): check every 3 s, as the loop would (the grid one second
+  later than the loop's);
 - **running, running time learned** (warm): check early for a fast failure, then at doubling
   running times (3, 6, 12, 24 s ...) and densely (every ``near_end_interval``) from a margin
   before the usual running time on; a job that outlives its model's usual time is never left
@@ -48,6 +50,10 @@ class PollingSettings:
 
     interval: float = 3.0
     """The fixed loop the policy never out-polls: at most one check per interval on average."""
+    first_interval: float = 4.0
+    """After the immediate first check, the earliest the second may come. A little after the
+    fixed loop's first, so that on average the policy makes two thirds of a request more than
+    the loop at most, not a whole one."""
     near_end_interval: float = 2.0
     """Between checks around a warm model's usual running time (mean delay about half this)."""
     max_interval: float = 60.0
@@ -110,6 +116,9 @@ class PollObservation:
     started_within: float = 0.0
     """How long the window was in which the job started (between the last check that saw it
     queued, or the submit, and the first that saw it running)."""
+    slept: float | None = None
+    """Of ``elapsed``, the time spent between checks rather than waiting for answers (None:
+    all of it)."""
 
 
 @dataclass(frozen=True)
@@ -122,9 +131,15 @@ class _RunningTime:
     floor: float
     started_within: float = 0.0  # the start is uniform in a window this long
 
+    def soonest(self) -> float:
+        """A running time few of the model's jobs are shorter than (two sigmas under)."""
+        return self.mean - 2 * self._sigma()
+
+    def _sigma(self) -> float:
+        return math.hypot(max(self.spread * 1.25, self.floor), self.started_within / math.sqrt(12))
+
     def ended_by(self, t: float) -> float:
-        sigma = math.hypot(max(self.spread * 1.25, self.floor), self.started_within / math.sqrt(12))
-        return 0.5 * (1 + math.erf((t - self.mean) / (sigma * math.sqrt(2))))
+        return 0.5 * (1 + math.erf((t - self.mean) / (self._sigma() * math.sqrt(2))))
 
     def lateness(self, running: float, gap: float) -> float:
         """Expected lateness of a check ``gap`` from now: P(ends in the gap | still running) *
@@ -161,9 +176,12 @@ class PollingPolicy:
     def next_delay(self, obs: PollObservation) -> float:
         """Seconds to wait before the next status check."""
         wanted = self._queued(obs) if obs.status == "in_queue" else self._running(obs)
-        # The budget: the next check is number checks + 1, and check n + 1 may not come before
-        # n intervals have passed. The first check is the free one.
-        budget = self.settings.interval * obs.checks - obs.elapsed
+        # The budget: check n + 1 may not come before the policy has slept first_interval and
+        # n - 1 intervals more, in all (as the fixed loop sleeps an interval after each answer).
+        # The first check is the free one.
+        s = self.settings
+        slept = obs.slept if obs.slept is not None else obs.elapsed
+        budget = s.first_interval + s.interval * (obs.checks - 1) - slept
         return max(wanted, budget)
 
     def _queued(self, obs: PollObservation) -> float:
@@ -180,22 +198,33 @@ class PollingPolicy:
             rate = self.memory.queue_rate(obs.model_id) or rate
         if not rate:
             return backoff
-        # The pace is known: about halfway to the expected start.
+        # The pace is known: about halfway to the expected start; but never so long that a
+        # job starting just after this check could have ended before the next.
         left = (ahead + 1) / rate - obs.at_position_for
-        return min(s.max_interval, max(left / 2, backoff))
+        longest = s.max_interval
+        known = self.expected(obs.model_id)
+        if known is not None:
+            longest = min(
+                longest, max(s.interval, _RunningTime(*known, s.near_end_interval / 2).soonest())
+            )
+        return min(longest, max(left / 2, backoff))
 
     def _running(self, obs: PollObservation) -> float:
         s = self.settings
         known = self.expected(obs.model_id)
+        running = obs.running_for if obs.running_for is not None else obs.elapsed
         if known is None:
             return s.interval  # nothing known: the fixed loop's own cadence
         mean, spread = known
-        running = obs.running_for if obs.running_for is not None else obs.elapsed
         # The start lies somewhere in a window: count from its middle, and widen the spread.
         within = min(obs.started_within, running)
-        # At most as long again as the job has run: a fast failure, or a model that got much
-        # faster, is still seen in good time.
-        gap = min(max(2 * s.interval, running), s.max_interval)
+        # A check early on (a fast failure), one at half the usual time (a model that got much
+        # faster), then at most as long again as the job has run, and at most max_interval.
+        if running < 2 * s.interval:
+            gap = 2 * s.interval - running
+        else:
+            gap = max(running, mean / 2 - running)
+        gap = min(gap, s.max_interval)
         if running >= mean:
             gap = min(gap, s.interval)  # overdue: never sparser than the fixed loop
         # The longest gap whose expected lateness stays small: long while the job is far from

@@ -40,7 +40,7 @@ MAX_FILE_BYTES = 256 * 1024
 MAX_AGE = 90 * 86400.0
 HALF_LIFE = 14 * 86400.0  # after this long without news, a new observation weighs ~twice
 WEIGHT = 0.3  # of a new observation in the moving mean
-FIRST_SPREAD = 0.1  # a model's first job: assume its running time varies by 10 %
+FIRST_SPREAD = 0.05  # a model's first job: assume its running time varies by 5 %
 _LARGEST = 7 * 86400.0  # no running time read from the file may exceed a week
 
 

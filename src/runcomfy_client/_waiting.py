@@ -37,6 +37,10 @@ class Waiter:
         self.last: JobStatus | None = None
         self.checks = 0  # status answers seen, for the policy's request budget
         self.last_check: float | None = None
+        # Time spent waiting for answers rather than sleeping: a fixed loop that sleeps after
+        # each answer drifts by it, so the budget does too.
+        self.answering = 0.0
+        self.planned: float | None = None
         self.queued_at: tuple[float, int] | None = None  # first (time, position) seen queued
         self.position: tuple[int | None, float, int] | None = None  # (position, since, repeats)
 
@@ -57,6 +61,8 @@ class Waiter:
         now = self.clock()
         previous, self.last_check = self.last_check, now
         self.checks += 1
+        woke = self.started if previous is None else previous + (self.planned or 0.0)
+        self.answering += max(0.0, now - woke)
         if status.done:
             if self.started_mid is not None and status.status == "completed":
                 # It ended between the previous check and this one: learn from the middle, and
@@ -88,10 +94,12 @@ class Waiter:
             at_position_for=0.0 if at is None else now - at[1],
             unchanged=0 if at is None else at[2],
             started_within=self.started_within,
+            slept=now - self.started - self.answering,
         )
         delay = self.policy.next_delay(observation)
         left = self.time_left()
-        return delay if left is None else max(0.0, min(delay, left))
+        self.planned = delay if left is None else max(0.0, min(delay, left))
+        return self.planned
 
     def _note_position(self, position: int | None, now: float) -> None:
         if self.queued_at is None and position is not None:
