@@ -188,7 +188,7 @@ def plot(rows: list[tuple[str, dict[str, float]]], live: list[dict[str, Any]], p
     right.axhline(0.5, color="grey", linewidth=0.8, linestyle="--")
     right.set_xticks(list(x), names, fontsize=7, rotation=30, ha="right")
     right.set_ylabel("ratio to RunComfy's 3 s loop (lower is better)")
-    right.set_title("Live on the emulator, side by side (time-scaled 10x)", fontsize=10)
+    right.set_title("Live on the emulator, side by side (time-scaled)", fontsize=10)
     right.legend(fontsize=8)
     right.grid(True, axis="y", alpha=0.3)
     fig.tight_layout()

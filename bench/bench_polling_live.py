@@ -1,12 +1,12 @@
 """The polling policy live, side by side with RunComfy's fixed 3 s loop, on the emulator.
 
-Real sockets, real clocks, time-scaled: every duration is divided by ``SCALE`` (10; the batch
-``BATCH_SCALE``, 5, so that its 100 loops polling at once do not saturate this 2-core machine):
-the emulator's job times, the 3 s loop's interval and every interval of the policy
-(``PollingSettings().scaled(1 / scale)``). Request counts do not change under the scaling;
-delays are reported multiplied back, in the model's seconds. HTTP round trips are not scaled:
-a few ms each, so a few tens of model ms, they count against both sides alike (both sleep after
-each answer, so both drift by them).
+Real sockets, real clocks, time-scaled: every duration of a row is divided by its scale (2 for
+the 7 s job, 5 for the 45 s one and the batch, 10 for the 150 s one: each job lasts a few real
+seconds at least): the emulator's job times, the 3 s loop's interval and every interval of the
+policy (``PollingSettings().scaled(1 / scale)``). Request counts do not change under the
+scaling; delays are reported multiplied back, in the model's seconds. HTTP round trips are not
+scaled: a few ms each, so up to a few tens of model ms, they count against both sides alike
+(both sleep after each answer, so both drift by them).
 
 The 3 s loop is RunComfy's Python client's: after the submit, sleep 3 s and check the status,
 until it is terminal; then fetch the result. (Its 300 s give-up is left out: the batch's jobs
@@ -20,7 +20,8 @@ emulators; the emulators in a third process, their stand-in outputs made before 
 - the same, each run from a fresh policy that loads what earlier jobs of the model taught it
   (4 warm-up jobs of those lengths, written to a cache file: how a new process starts warm);
 - a batch of 100 jobs of 12 s on 4 workers, all submitted at once, one client (it learns as
-  the first jobs end).
+  the first jobs end); scaled 5x, so that its 100 loops polling at once do not saturate this
+  2-core machine.
 
 Measured per job: status + result requests, and the delay from the job's end (the server's
 ``finished_at``) to the status answer that showed it ended. Part of ``make bench``.
@@ -43,7 +44,6 @@ from typing import Any
 
 import httpx
 
-SCALE = 10.0
 BATCH_SCALE = 5.0
 LOOP_INTERVAL = 3.0
 MODEL = "community/wan-2-2/fun-inpaint"
@@ -59,11 +59,12 @@ TERMINAL = ("completed", "failed", "cancelled")
 class Scenario:
     name: str
     seconds: float  # the job's running time, model seconds
+    scale: float  # every duration divided by this: each job lasts a few real seconds at least
     behind: bool = False  # queued behind one job of the same length on a single worker
 
 
-SINGLE = [Scenario("7 s job", 7), Scenario("45 s job behind a queue", 45, behind=True),
-          Scenario("150 s job", 150)]  # fmt: skip
+SINGLE = [Scenario("7 s job", 7, scale=2), Scenario("45 s job behind a queue", 45, scale=5,
+          behind=True), Scenario("150 s job", 150, scale=10)]  # fmt: skip
 
 
 def lengths(seconds: float) -> list[float]:
@@ -198,6 +199,7 @@ class _Requests:
         assert finished_at, f"job {rid} has no finished_at"
         return {
             "scenario": job.scenario,
+            "scale": job.scale,
             "requests": self.status[rid] + self.result.get(rid, 0),
             "delay": (self.last_status[rid] - _epoch(finished_at)) * job.scale,
         }
@@ -313,7 +315,7 @@ def measure() -> list[dict[str, Any]]:
     specs: dict[str, list[EmulatorSpec]] = {}
     for s in SINGLE:
         for side in ("ours", "loop"):
-            specs[f"{side} {s.name}"] = [EmulatorSpec(n / SCALE) for n in lengths(s.seconds)]
+            specs[f"{side} {s.name}"] = [EmulatorSpec(n / s.scale) for n in lengths(s.seconds)]
     for side in ("ours", "loop"):
         specs[f"{side} {BATCH}"] = [EmulatorSpec(BATCH_SECONDS / BATCH_SCALE, BATCH_WORKERS)]
     order = [(key, spec) for key, group in specs.items() for spec in group]
@@ -330,7 +332,7 @@ def measure() -> list[dict[str, Any]]:
         for s in SINGLE:
             files[s.name] = str(Path(tmp) / f"{s.seconds:g}.json")
             for base, image in urls[f"ours {s.name}"][1::3]:
-                warm_up.jobs.append(Job("warm-up", base, image, SCALE, s.behind, files[s.name]))
+                warm_up.jobs.append(Job("warm-up", base, image, s.scale, s.behind, files[s.name]))
         _rows(_run_side(warm_up))
         print(f"  [live polling: {len(found)} emulators up, primed and warm-up done in "
               f"{time.perf_counter() - started:.0f} s]", flush=True)  # fmt: skip
@@ -342,7 +344,7 @@ def measure() -> list[dict[str, Any]]:
                 for plan in (ours, loop):
                     memory = files[s.name] if warm and plan.side == "ours" else None
                     for base, image in urls[f"{plan.side} {s.name}"]:
-                        plan.jobs.append(Job(name, base, image, SCALE, s.behind, memory))
+                        plan.jobs.append(Job(name, base, image, s.scale, s.behind, memory))
             rows += side_by_side(ours, loop)
         ours, loop = Plan("ours", shared=True), Plan("loop")
         for plan in (ours, loop):
@@ -354,7 +356,8 @@ def measure() -> list[dict[str, Any]]:
 
 def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     table = []
-    for name in dict.fromkeys(row["scenario"] for row in rows):
+    order = [f"{kind}: {s.name}" for kind in ("cold", "warm") for s in SINGLE] + [BATCH]
+    for name in order:
         ours = [r for r in rows if r["scenario"] == name and r["side"] == "ours"]
         loop = [r for r in rows if r["scenario"] == name and r["side"] == "loop"]
         req_ours = statistics.mean(r["requests"] for r in ours)
@@ -367,6 +370,7 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         long_and_warm = name.startswith("warm:") and "7 s" not in name
         row = {
             "name": name,
+            "scale": ours[0]["scale"],
             "jobs": len(ours),
             "requests": (req_ours, req_loop),
             "most_requests": (max(r["requests"] for r in ours), max(r["requests"] for r in loop)),

@@ -71,7 +71,7 @@ def live_rows(table: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
             goal = f"<= the loop's requests + 1, <= {row['goal_delay']:g}x mean delay"
         rows.append(
             (
-                f"polling, live vs a 3 s loop (emulator, time-scaled {bench_polling_live.SCALE:g}x,"
+                f"polling, live vs a 3 s loop (emulator, time-scaled {row['scale']:g}x,"
                 f" {row['jobs']} jobs): {row['name']}",
                 f"{req:.1f} vs {req_loop:.1f} requests/job (most {most} vs {most_loop}); delay "
                 f"mean {delay:.2f} vs {delay_loop:.2f} s, worst {worst:.2f} vs {worst_loop:.2f} s",
