@@ -166,9 +166,13 @@ def plot(rows: list[tuple[str, dict[str, float]]], live: list[dict[str, Any]], p
             fmt="o",
             capsize=4,
         )
-        label = name + (f"\n({row['gave_up']:.0f} of {JOBS} given up)" if row["gave_up"] else "")
+        label = name.replace(f"first {COLD_JOBS} jobs of each model", "cold start") + (
+            f" ({row['gave_up']:.0f} of {JOBS} given up)" if row["gave_up"] else ""
+        )
+        # Neighbours' labels one above, one below.
+        below = name == "runcomfy-client" or "gives up" in name
         left.annotate(label, (row["requests"], row["mean_delay"]), textcoords="offset points",
-                      xytext=(8, 6), fontsize=7)  # fmt: skip
+                      xytext=(8, -12 if below else 6), fontsize=7)  # fmt: skip
     left.set_xscale("log")
     most = max(row["requests"] for _, row in rows)
     left.set_xlim(right=most * 6)  # room for the rightmost label

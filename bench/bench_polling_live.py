@@ -205,6 +205,14 @@ class _Requests:
         }
 
 
+def _stagger(i: int, job: Job) -> float:
+    """The runs of a row start spread over one loop interval, on both sides alike: dozens of
+    pollers waking at the same instant would queue behind each other and drift together."""
+    if job.scenario == BATCH:
+        return 0.0  # a batch is submitted all at once
+    return (i % RUNS) / RUNS * LOOP_INTERVAL / job.scale
+
+
 async def _blocker(http: httpx.AsyncClient, job: Job) -> None:
     """A job that takes the only worker first (not measured)."""
     answer = await http.post(
@@ -242,6 +250,7 @@ async def _ours(plan: Plan) -> list[dict[str, Any]]:
 
     async def one(i: int, job: Job) -> None:
         client = client_for(job)
+        await asyncio.sleep(_stagger(i, job))
         if job.behind:
             await _blocker(http, job)
         handle = await client.submit(MODEL, _inputs(job.image, i + 1))
@@ -265,6 +274,7 @@ async def _loop(plan: Plan) -> list[dict[str, Any]]:
     async with httpx.AsyncClient(timeout=60, limits=limits) as http:
 
         async def one(i: int, job: Job) -> None:
+            await asyncio.sleep(_stagger(i, job))
             if job.behind:
                 await _blocker(http, job)
             url = f"{job.base}/v1/models/{MODEL}"
