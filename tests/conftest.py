@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,27 @@ def _polling_for_tests(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_dns() -> Iterator[None]:
+    """Tests never ask a name server: made-up hosts (``cdn.test``) fail at once instead of
+    waiting on the resolver (5 s per lookup when it is slow, and CI may have none). IP
+    literals and localhost resolve as usual."""
+    real = socket.getaddrinfo
+
+    def offline(host: Any, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode() if isinstance(host, bytes) else str(host or "")
+        try:
+            ipaddress.ip_address(name.strip("[]").split("%", 1)[0])
+        except ValueError:
+            if name.lower() not in ("", "localhost") and not name.lower().endswith(".localhost"):
+                raise socket.gaierror(socket.EAI_NONAME, f"tests use no DNS: {name}") from None
+        return real(host, *args, **kwargs)
+
+    socket.getaddrinfo = offline
+    yield
+    socket.getaddrinfo = real
 
 
 @pytest.fixture
