@@ -403,3 +403,12 @@ def test_cli_media_list_flag_repeats_or_takes_json(reference: ModelSchema) -> No
     assert inputs["images"] == [URL, URL, URL]
     with pytest.raises(InputValidationError, match="4 items given; at most 3 allowed"):
         gather_inputs(reference, flags={"prompt": "p", "images": (URL,) * 4})
+
+
+def test_values_are_shown_in_json_spelling_inside_lists_too() -> None:
+    from runcomfy_client._dialect import show_value
+
+    assert show_value(None) == "null"
+    assert show_value([None, True, "a"]) == '[null, true, "a"]'
+    assert show_value({"scale": None}) == '{"scale": null}'
+    assert show_value((640, 480)) == "(640, 480)"  # a Python tuple stays one

@@ -494,6 +494,11 @@ def show_value(value: Any, limit: int = 80) -> str:
     if isinstance(value, float):
         return number_text(value)
     text = repr(value)
+    # JSON data is spelled as JSON inside too (null, true, "text"); anything else (a Python
+    # object given by mistake) as Python shows it.
+    if isinstance(value, (list, dict)):
+        with contextlib.suppress(TypeError, ValueError):
+            text = json.dumps(value, ensure_ascii=False, allow_nan=False)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
