@@ -34,6 +34,7 @@ __all__ = [
     "lint",
     "media_kind",
     "media_of",
+    "media_plural",
     "media_rules",
     "normalise",
 ]
@@ -231,6 +232,11 @@ def media_of(key: str, prop: Mapping[str, Any]) -> Media | None:
     if isinstance(explicit, str):
         return Media(explicit, _is_type(prop, "array"), "x-media")
     return _format_media(prop) or _name_media(key, prop)
+
+
+def media_plural(kind: str) -> str:
+    """How a list of this kind of media reads: images, videos, audio clips, masks."""
+    return "audio clips" if kind == "audio" else f"{kind}s"
 
 
 def media_kind(key: str, prop: Mapping[str, Any]) -> str | None:

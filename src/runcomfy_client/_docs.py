@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._dialect import describe_count, describe_range, show_value
+from ._dialect import describe_count, describe_range, media_plural, show_value
 from ._registry import Field
 
 __all__ = ["field_summary"]
@@ -17,7 +17,8 @@ def field_summary(f: Field) -> str:
         parts.append(_sentence(f.description))
     if f.media and f.media_array:
         many = describe_count(f.min_items, f.max_items)
-        parts.append(f"A list of {many + ' ' if many else ''}public http(s) URLs of {f.media}s.")
+        many = many + " " if many else ""
+        parts.append(f"A list of {many}public http(s) URLs of {media_plural(f.media)}.")
     elif f.media:
         parts.append(f"A public http(s) URL of the {f.media}.")
     elif f.min_items is not None or f.max_items is not None:

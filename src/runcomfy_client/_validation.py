@@ -19,7 +19,14 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
-from ._dialect import describe_count, describe_range, is_url, number_text, show_value
+from ._dialect import (
+    describe_count,
+    describe_range,
+    is_url,
+    media_plural,
+    number_text,
+    show_value,
+)
 from ._errors import InputValidationError
 from ._media_files import INLINE_CAPS, INLINE_MAX_REQUEST, kind_accepts, mib, parse_data_uri
 from ._naming import closest
@@ -79,7 +86,8 @@ def allowed_text(f: Field) -> str | None:
         return span
     if f.media and f.media_array:
         many = describe_count(f.min_items, f.max_items)
-        return f"a list of {many + ' ' if many else ''}public http(s) URLs of {f.media}s"
+        many = many + " " if many else ""
+        return f"a list of {many}public http(s) URLs of {media_plural(f.media)}"
     if f.media:
         return f"a public http(s) URL of the {f.media}"
     if f.type == "array" and (f.min_items is not None or f.max_items is not None):
