@@ -6,11 +6,20 @@ Both have the same methods and behaviour; every decision lives in ``_protocol``,
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+)
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from types import ModuleType, TracebackType
@@ -24,10 +33,10 @@ from ._deployments import AsyncDeployments, Deployments
 from ._deployments import serverless_base_url as resolve_serverless_base_url
 from ._download import DownloadJob, ProgressCallback, download_async, download_sync, plan_targets
 from ._download_policy import DownloadPolicy
-from ._errors import JobError
+from ._errors import DeadlineExceededError, JobError
 from ._polling import PollingPolicy, default_policy
 from ._registry import ModelSchema, Registry
-from ._retry import RetryPolicy, parse_retry_after
+from ._retry import Attempts, Deadline, RetryNotice, RetryPolicy, parse_retry_after
 from ._types import CancelOutcome, JobStatus, Result, parse_status
 from ._waiting import StatusCallback, Waiter, terminal_error
 
@@ -60,7 +69,37 @@ def _model_id(model: str | ModelSchema) -> str:
     return model.model_id if isinstance(model, ModelSchema) else model
 
 
+def _deadline(clock: Callable[[], float], timeout: float | None) -> Deadline | None:
+    return None if timeout is None else Deadline(clock() + timeout, timeout)
+
+
+async def _async_sleep(seconds: float) -> None:
+    await _asyncio().sleep(seconds)
+
+
 _R = TypeVar("_R", bound=Result)
+# How long cancel() follows a job whose cancellation the server accepted but had not finished.
+CANCEL_FOLLOW = 30.0
+
+
+def _read_capped(chunks: Iterable[bytes], limit: int) -> bytes | None:
+    """An answer's bytes, or None as soon as it grows past ``limit`` (nothing more is read)."""
+    body = bytearray()
+    for chunk in chunks:
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
+async def _aread_capped(chunks: AsyncIterable[bytes], limit: int) -> bytes | None:
+    """The async twin of :func:`_read_capped`."""
+    body = bytearray()
+    async for chunk in chunks:
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
 
 
 @dataclass(frozen=True)
@@ -90,12 +129,14 @@ class _Common:
         allow_any_file: bool = False,
         downloads: DownloadPolicy | None = None,
         serverless_base_url: str | None = None,
+        submit_timeout: float | None = None,
+        outage_budget: float | None = None,
     ) -> None:
         if max_retries is not None:
-            retry = RetryPolicy(
-                max_retries=max_retries, **_without(retry or RetryPolicy(), "max_retries")
-            )
-        self._settings = p.Settings.resolve(api_key, base_url, timeout, retry)
+            retry = replace(retry or RetryPolicy(), max_retries=max_retries)
+        if outage_budget is not None:
+            retry = replace(retry or RetryPolicy(), outage_budget=outage_budget)
+        self._settings = p.Settings.resolve(api_key, base_url, timeout, retry, submit_timeout)
         self.serverless_base_url = resolve_serverless_base_url(serverless_base_url)
         self.registry = registry if registry is not None else Registry(schema_dirs)
         self.polling = polling if polling is not None else default_policy(self.base_url)
@@ -107,6 +148,9 @@ class _Common:
         self._rng = random.Random()  # noqa: S311 - jitter only
         # Told of every answer's status (and Retry-After), so a batch can slow all its jobs.
         self.response_listeners: list[Callable[[int, float | None], None]] = []
+        # Told of every retry about to happen: progress displays show why the job is quiet.
+        self.retry_listeners: list[Callable[[RetryNotice], None]] = []
+        self._clock: Callable[[], float] = time.monotonic  # tests drive a virtual one
 
     @property
     def base_url(self) -> str:
@@ -163,7 +207,9 @@ class _Common:
 
     def _notice(self, response: httpx.Response) -> None:
         if self.response_listeners:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            retry_after = parse_retry_after(
+                response.headers.get("Retry-After"), cap=self.retry.retry_after_max
+            )
             for listener in list(self.response_listeners):
                 listener(response.status_code, retry_after)
 
@@ -171,8 +217,12 @@ class _Common:
         return (call.base_url or self._settings.base_url) + call.path
 
     def _request_args(self, call: p.Call) -> dict[str, Any]:
-        headers = self._settings.headers() if call.authenticated else {"Accept": "application/json"}
-        args: dict[str, Any] = {"headers": headers}
+        settings = self._settings
+        headers = settings.headers() if call.authenticated else {"Accept": "application/json"}
+        args: dict[str, Any] = {
+            "headers": headers,
+            "timeout": settings.submit_timeout if call.is_submit else settings.timeout,
+        }
         if call.json is not None:
             args["json"] = call.json
         return args
@@ -206,29 +256,39 @@ class _Common:
         targets = plan_targets(result.urls, Path(directory), overwrite=overwrite)
         return job, list(zip(result.urls, targets, strict=True))
 
-    def _handle_data(self, body: Mapping[str, Any], model_id: str | None) -> _HandleData:
+    def _attempts(self, call: p.Call, deadline: Deadline | None) -> Attempts:
+        return Attempts(
+            self.retry,
+            persistent=call.persistent,
+            clock=self._clock,
+            deadline=deadline,
+            rng=self._rng,
+        )
+
+    def _retrying(self, call: p.Call, attempts: Attempts, retry: p.Retry) -> None:
+        p.log_retry(call, attempts, retry)
+        if self.retry_listeners:
+            notice = retry.notice(call, attempts)
+            for listener in list(self.retry_listeners):
+                listener(notice)
+
+    def _handle_data(self, body: Mapping[str, Any], call: p.Call) -> _HandleData:
         request_id = body.get("request_id")
-        if not isinstance(request_id, str) or not request_id:
+        if not isinstance(request_id, str) or not request_id.strip() or len(request_id) > 200:
             from ._errors import SubmissionUncertainError
 
             raise SubmissionUncertainError(
-                f"the submit answer has no request_id ({dict(body)!r}); a job may exist"
+                "the submit's answer carries no usable request_id",
+                model_id=call.model_id,
+                fingerprint=call.fingerprint(),
             )
         return _HandleData(
             request_id,
-            model_id,
+            call.model_id,
             body.get("status_url"),
             body.get("result_url"),
             body.get("cancel_url"),
         )
-
-
-def _without(policy: RetryPolicy, name: str) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    values = asdict(policy)
-    values.pop(name)
-    return values
 
 
 # -- sync -------------------------------------------------------------------------------------
@@ -338,6 +398,8 @@ class Client(_Common):
         downloads: DownloadPolicy | None = None,
         serverless_base_url: str | None = None,
         http_client: httpx.Client | None = None,
+        submit_timeout: float | None = None,
+        outage_budget: float | None = None,
     ) -> None:
         super().__init__(
             api_key=api_key,
@@ -352,9 +414,12 @@ class Client(_Common):
             allow_any_file=allow_any_file,
             downloads=downloads,
             serverless_base_url=serverless_base_url,
+            submit_timeout=submit_timeout,
+            outage_budget=outage_budget,
         )
         self._owns_http = http_client is None
         self._http = http_client or httpx.Client(timeout=self._settings.timeout)
+        self._sleep: Callable[[float], None] = time.sleep
 
     def __enter__(self) -> Client:
         return self
@@ -381,21 +446,23 @@ class Client(_Common):
         if self._owns_http:
             self._http.close()
 
-    def _send(self, call: p.Call) -> Mapping[str, Any]:
-        attempt = 1
+    def _send(self, call: p.Call, deadline: Deadline | None = None) -> Mapping[str, Any]:
+        attempts = self._attempts(call, deadline)
         while True:
             try:
-                response = self._http.request(
-                    call.method, self._url(call), **self._request_args(call)
-                )
+                args = self._request_args(call)
+                with self._http.stream(call.method, self._url(call), **args) as response:
+                    content = _read_capped(response.iter_bytes(), call.max_bytes)
                 self._notice(response)
-                outcome = p.decide(call, attempt, self.retry, response=response)
+                outcome = p.decide(
+                    call, attempts, self._settings, response=response, content=content
+                )
             except httpx.HTTPError as exc:
-                outcome = p.decide(call, attempt, self.retry, exc=exc)
+                outcome = p.decide(call, attempts, self._settings, exc=exc)
             if isinstance(outcome, p.Retry):
-                p.log_retry(call, attempt, self.retry, outcome)
-                time.sleep(outcome.delay)
-                attempt += 1
+                self._retrying(call, attempts, outcome)
+                self._sleep(outcome.delay)
+                attempts.advance()
                 continue
             if isinstance(outcome, Exception):
                 raise outcome
@@ -416,9 +483,8 @@ class Client(_Common):
             assert self.uploader is not None
             urls = [self.uploader.upload(Path(local.path), media=local.media) for local in files]
             payload = validator.validate(apply_uploads(payload, files, urls))
-        model_id = _model_id(model)
-        body = self._send(p.submit_call(model_id, payload))
-        return RequestHandle(self, self._handle_data(body, model_id))
+        call = p.submit_call(_model_id(model), payload)
+        return RequestHandle(self, self._handle_data(self._send(call), call))
 
     def attach(self, request_id: str, model_id: str | None = None) -> RequestHandle:
         """A handle for a job submitted earlier (by this process or another)."""
@@ -429,13 +495,26 @@ class Client(_Common):
 
     def result(self, request_id: str) -> SyncResult:
         """The job's result; before it ends, its current state (``status`` says which)."""
-        body = self._send(p.result_call(request_id))
+        return self._result(request_id, None)
+
+    def _result(self, request_id: str, deadline: Deadline | None) -> SyncResult:
+        body = self._send(p.result_call(request_id), deadline)
         return SyncResult(**vars(Result.from_body(body, request_id)), _client=self)
 
-    def cancel(self, request_id: str) -> CancelOutcome:
-        """Cancel a queued job; a running one answers ``not_cancellable``."""
-        body = self._send(p.cancel_call(request_id))
-        return CancelOutcome.from_body(body, request_id)
+    def cancel(self, request_id: str, *, wait: float = CANCEL_FOLLOW) -> CancelOutcome:
+        """Cancel a queued job; a running one answers ``not_cancellable``.
+
+        When the server only accepts the cancellation (``cancellation_requested``), the job is
+        followed for up to ``wait`` seconds until it ends, and the outcome says how it did.
+        """
+        outcome = CancelOutcome.from_body(self._send(p.cancel_call(request_id)), request_id)
+        if outcome.outcome != "cancellation_requested" or wait <= 0:
+            return outcome
+        last: JobStatus | None = None
+        with contextlib.suppress(DeadlineExceededError):
+            for status in self.iter_status(request_id, timeout=wait, cancel_on_timeout=False):
+                last = status
+        return outcome.followed(last)
 
     def iter_status(
         self,
@@ -446,9 +525,12 @@ class Client(_Common):
         model_id: str | None = None,
     ) -> Iterator[JobStatus]:
         """Yield the job's status each time it changes, until it ends (or the deadline)."""
-        waiter = Waiter(request_id, model_id, self.polling, timeout)
+        waiter = Waiter(request_id, model_id, self.polling, timeout, clock=self._clock)
         while True:
-            status = self.status(request_id)
+            body = self._send(p.status_call(request_id), waiter.deadline)
+            status = parse_status(body, request_id)
+            if waiter.needs_result(status):
+                status = waiter.settle(status, self._result(request_id, waiter.deadline))
             if waiter.changed(status):
                 yield status
             delay = waiter.next_delay(status)
@@ -461,7 +543,7 @@ class Client(_Common):
                     else None
                 )
                 raise waiter.deadline_error(status, outcome)
-            time.sleep(delay)
+            self._sleep(delay)
 
     def wait(
         self,
@@ -478,6 +560,7 @@ class Client(_Common):
         DeadlineExceededError when ``timeout`` seconds pass first: the job is then cancelled
         if it is still queued (unless ``cancel_on_timeout=False``).
         """
+        deadline = _deadline(self._clock, timeout)
         last: JobStatus | None = None
         for status in self.iter_status(
             request_id, timeout=timeout, cancel_on_timeout=cancel_on_timeout, model_id=model_id
@@ -486,7 +569,7 @@ class Client(_Common):
             if on_status is not None:
                 on_status(status)
         assert last is not None
-        result = self.result(request_id)
+        result = self._result(request_id, deadline)
         error = terminal_error(last, result.error)
         if error is not None:
             raise error
@@ -662,6 +745,8 @@ class AsyncClient(_Common):
         downloads: DownloadPolicy | None = None,
         serverless_base_url: str | None = None,
         http_client: httpx.AsyncClient | None = None,
+        submit_timeout: float | None = None,
+        outage_budget: float | None = None,
     ) -> None:
         super().__init__(
             api_key=api_key,
@@ -676,9 +761,12 @@ class AsyncClient(_Common):
             allow_any_file=allow_any_file,
             downloads=downloads,
             serverless_base_url=serverless_base_url,
+            submit_timeout=submit_timeout,
+            outage_budget=outage_budget,
         )
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(timeout=self._settings.timeout)
+        self._sleep: Callable[[float], Awaitable[None]] = _async_sleep
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -701,21 +789,23 @@ class AsyncClient(_Common):
         if self._owns_http:
             await self._http.aclose()
 
-    async def _send(self, call: p.Call) -> Mapping[str, Any]:
-        attempt = 1
+    async def _send(self, call: p.Call, deadline: Deadline | None = None) -> Mapping[str, Any]:
+        attempts = self._attempts(call, deadline)
         while True:
             try:
-                response = await self._http.request(
-                    call.method, self._url(call), **self._request_args(call)
-                )
+                args = self._request_args(call)
+                async with self._http.stream(call.method, self._url(call), **args) as response:
+                    content = await _aread_capped(response.aiter_bytes(), call.max_bytes)
                 self._notice(response)
-                outcome = p.decide(call, attempt, self.retry, response=response)
+                outcome = p.decide(
+                    call, attempts, self._settings, response=response, content=content
+                )
             except httpx.HTTPError as exc:
-                outcome = p.decide(call, attempt, self.retry, exc=exc)
+                outcome = p.decide(call, attempts, self._settings, exc=exc)
             if isinstance(outcome, p.Retry):
-                p.log_retry(call, attempt, self.retry, outcome)
-                await _asyncio().sleep(outcome.delay)
-                attempt += 1
+                self._retrying(call, attempts, outcome)
+                await self._sleep(outcome.delay)
+                attempts.advance()
                 continue
             if isinstance(outcome, Exception):
                 raise outcome
@@ -741,9 +831,8 @@ class AsyncClient(_Common):
                 )
             )
             payload = validator.validate(apply_uploads(payload, files, urls))
-        model_id = _model_id(model)
-        body = await self._send(p.submit_call(model_id, payload))
-        return AsyncRequestHandle(self, self._handle_data(body, model_id))
+        call = p.submit_call(_model_id(model), payload)
+        return AsyncRequestHandle(self, self._handle_data(await self._send(call), call))
 
     def attach(self, request_id: str, model_id: str | None = None) -> AsyncRequestHandle:
         return AsyncRequestHandle(self, _HandleData(request_id, model_id))
@@ -752,12 +841,22 @@ class AsyncClient(_Common):
         return parse_status(await self._send(p.status_call(request_id)), request_id)
 
     async def result(self, request_id: str) -> AsyncResult:
-        body = await self._send(p.result_call(request_id))
+        return await self._result(request_id, None)
+
+    async def _result(self, request_id: str, deadline: Deadline | None) -> AsyncResult:
+        body = await self._send(p.result_call(request_id), deadline)
         return AsyncResult(**vars(Result.from_body(body, request_id)), _client=self)
 
-    async def cancel(self, request_id: str) -> CancelOutcome:
+    async def cancel(self, request_id: str, *, wait: float = CANCEL_FOLLOW) -> CancelOutcome:
         body = await self._send(p.cancel_call(request_id))
-        return CancelOutcome.from_body(body, request_id)
+        outcome = CancelOutcome.from_body(body, request_id)
+        if outcome.outcome != "cancellation_requested" or wait <= 0:
+            return outcome
+        last: JobStatus | None = None
+        with contextlib.suppress(DeadlineExceededError):
+            async for status in self.iter_status(request_id, timeout=wait, cancel_on_timeout=False):
+                last = status
+        return outcome.followed(last)
 
     async def iter_status(
         self,
@@ -767,9 +866,13 @@ class AsyncClient(_Common):
         cancel_on_timeout: bool = True,
         model_id: str | None = None,
     ) -> AsyncIterator[JobStatus]:
-        waiter = Waiter(request_id, model_id, self.polling, timeout)
+        waiter = Waiter(request_id, model_id, self.polling, timeout, clock=self._clock)
         while True:
-            status = await self.status(request_id)
+            body = await self._send(p.status_call(request_id), waiter.deadline)
+            status = parse_status(body, request_id)
+            if waiter.needs_result(status):
+                result = await self._result(request_id, waiter.deadline)
+                status = waiter.settle(status, result)
             if waiter.changed(status):
                 yield status
             delay = waiter.next_delay(status)
@@ -782,7 +885,7 @@ class AsyncClient(_Common):
                     else None
                 )
                 raise waiter.deadline_error(status, outcome)
-            await _asyncio().sleep(delay)
+            await self._sleep(delay)
 
     async def wait(
         self,
@@ -793,6 +896,7 @@ class AsyncClient(_Common):
         on_status: StatusCallback | None = None,
         model_id: str | None = None,
     ) -> AsyncResult:
+        deadline = _deadline(self._clock, timeout)
         last: JobStatus | None = None
         async for status in self.iter_status(
             request_id, timeout=timeout, cancel_on_timeout=cancel_on_timeout, model_id=model_id
@@ -801,7 +905,7 @@ class AsyncClient(_Common):
             if on_status is not None:
                 on_status(status)
         assert last is not None
-        result = await self.result(request_id)
+        result = await self._result(request_id, deadline)
         error = terminal_error(last, result.error)
         if error is not None:
             raise error

@@ -35,7 +35,7 @@ Messages never include the API key: it is not passed to any of these classes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = [
@@ -151,7 +151,8 @@ class APIError(RunComfyError):
     """The API answered with an error.
 
     Attributes: ``status_code`` (HTTP), ``error_code`` (RunComfy's, when given),
-    ``message``, ``detail`` and ``request_id`` (when known).
+    ``message``, ``detail`` (as the server sent it: text, object or list; shown in the message,
+    item by item for a list) and ``request_id`` (when known).
     """
 
     def __init__(
@@ -168,16 +169,64 @@ class APIError(RunComfyError):
         self.error_code = error_code
         self.detail = detail
         self.request_id = request_id
+        super().__init__(self._text())
+
+    def _text(self) -> str:
         parts = []
-        if status_code is not None:
-            parts.append(f"HTTP {status_code}")
-        if error_code is not None:
-            parts.append(f"error_code {error_code}")
-        if request_id is not None:
-            parts.append(f"request {request_id}")
+        if self.status_code is not None:
+            parts.append(f"HTTP {self.status_code}")
+        if self.error_code is not None:
+            parts.append(f"error_code {self.error_code}")
+        if self.request_id is not None:
+            parts.append(f"request {self.request_id}")
         suffix = f" ({', '.join(parts)})" if parts else ""
-        head, newline, rest = message.partition("\n")  # a detail list follows the first line
-        super().__init__(f"{head}{suffix}{newline}{rest}")
+        return f"{self.message}{suffix}{format_detail(self.detail)}"
+
+    def add_note_to_message(self, note: str) -> None:
+        """Append ``note`` to the message (and so to ``str(error)``)."""
+        self.message = f"{self.message}{note}"
+        self.args = (self._text(),)
+
+
+_DETAIL_ITEMS = 20  # list items shown in a message; the rest are counted
+_DETAIL_CHARS = 300  # characters of one shown item
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= _DETAIL_CHARS else text[: _DETAIL_CHARS - 3] + "..."
+
+
+def _detail_item(item: Any) -> str:
+    # FastAPI-style {"loc": [...], "msg": ...}, the emulator's own, or anything else.
+    if isinstance(item, Mapping):
+        msg = item.get("msg", item.get("message"))
+        loc = item.get("loc", item.get("field"))
+        if msg is not None:
+            if isinstance(loc, (list, tuple)):
+                loc = ".".join(str(part) for part in loc if part not in ("body", "query"))
+            return f"{_short(loc)}: {_short(msg)}" if loc else _short(msg)
+    return _short(item)
+
+
+def format_detail(detail: Any) -> str:
+    """An error's ``detail`` for its message: text after a colon, a list or object line by line."""
+    if detail is None or detail in ("", [], {}):
+        return ""
+    if isinstance(detail, str):
+        return f": {_short(detail)}"
+    if isinstance(detail, Mapping) and not {"msg", "message"} & set(detail):
+        items = [f"{_short(k)}: {_short(v)}" for k, v in list(detail.items())[:_DETAIL_ITEMS]]
+        extra = len(detail) - len(items)
+    elif isinstance(detail, (list, tuple)):
+        items = [_detail_item(item) for item in detail[:_DETAIL_ITEMS]]
+        extra = len(detail) - len(items)
+    else:
+        items, extra = [_detail_item(detail)], 0
+    lines = [f"\n  - {item}" for item in items]
+    if extra > 0:
+        lines.append(f"\n  ... and {extra} more")
+    return "".join(lines)
 
 
 class BadRequestError(APIError):
@@ -229,11 +278,27 @@ class ResponseDecodeError(TransportError):
 
 
 class SubmissionUncertainError(TransportError):
-    """The submit request was sent but its answer was lost.
+    """The submit request was sent but no usable answer came back.
 
     The server may have created the job: it was *not* resubmitted, so that nothing is paid
-    for twice. Check the RunComfy dashboard, or submit again if a duplicate is acceptable.
+    for twice. ``model_id`` and ``fingerprint`` (the first characters of the SHA-256 of the model
+    id and payload) say which job to look for in your RunComfy requests before submitting again.
     """
+
+    def __init__(
+        self, reason: str, *, model_id: str | None = None, fingerprint: str | None = None
+    ) -> None:
+        self.reason = reason
+        self.model_id = model_id
+        self.fingerprint = fingerprint
+        which = f"a job of {model_id}" if model_id else "the job"
+        if fingerprint:
+            which += f" (inputs fingerprint {fingerprint})"
+        super().__init__(
+            f"{reason}; {which} may have been created and was NOT resubmitted, so nothing is "
+            "paid for twice. Check your RunComfy requests (dashboard) for it before "
+            "submitting again"
+        )
 
 
 class JobError(RunComfyError):
@@ -259,24 +324,50 @@ class JobCancelledError(JobError):
         super().__init__(f"job {request_id} was cancelled", request_id=request_id)
 
 
+def reattach_hint(request_id: str) -> str:
+    """How to pick up a job again later, from a shell or from Python."""
+    return (
+        f"re-attach with: runcomfy-client wait {request_id} (then runcomfy-client result "
+        f"{request_id} --out DIR), or client.attach({request_id!r}).wait()"
+    )
+
+
 class DeadlineExceededError(JobError):
     """The whole-job deadline passed before the job finished.
 
     ``cancelled`` is True when the job was still queued and has been cancelled; False when
-    it keeps running on the server (re-attach later with its ``request_id``).
+    it keeps running on the server (re-attach later with its ``request_id``), when its
+    cancellation was requested but not yet confirmed (``status`` is then
+    ``"cancellation requested"``), or when the API could not be reached before the deadline
+    (``status`` is then ``"unknown"``).
     """
 
-    def __init__(self, request_id: str, *, deadline: float, cancelled: bool, status: str) -> None:
+    def __init__(
+        self,
+        request_id: str,
+        *,
+        deadline: float,
+        cancelled: bool,
+        status: str,
+        unreachable: str | None = None,
+    ) -> None:
         self.deadline = deadline
         self.cancelled = cancelled
         self.status = status
-        if cancelled:
-            tail = "it was still queued and has been cancelled"
-        else:
+        if unreachable is not None:
             tail = (
-                f"it was {status} and keeps running on the server; re-attach with "
-                f"request id {request_id}"
+                f"its state is unknown, as {unreachable}; it may still be running on the "
+                f"server. {reattach_hint(request_id)}"
             )
+        elif cancelled:
+            tail = "it was still queued and has been cancelled"
+        elif status == "cancellation requested":
+            tail = (
+                "it was still queued; its cancellation was accepted but the job had not ended "
+                f"yet (check with: runcomfy-client status {request_id})"
+            )
+        else:
+            tail = f"it was {status} and keeps running on the server; {reattach_hint(request_id)}"
         super().__init__(
             f"job {request_id} did not finish within {deadline:g} s: {tail}",
             request_id=request_id,

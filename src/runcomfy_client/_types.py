@@ -18,10 +18,40 @@ __all__ = [
     "Output",
     "Queued",
     "Result",
+    "UnknownStatus",
+    "normalise_status",
     "parse_status",
 ]
 
+# Every spelling of a job's state seen in RunComfy's APIs and its own clients, and the state it
+# means. The one table for the runtime, the CLI, the batch engine and the emulator's tests.
+STATUS_SPELLINGS: Mapping[str, str] = {
+    "in_queue": "in_queue",
+    "queued": "in_queue",
+    "pending": "in_queue",
+    "in_progress": "in_progress",
+    "running": "in_progress",
+    "completed": "completed",
+    "succeeded": "completed",
+    "success": "completed",
+    "failed": "failed",
+    "error": "failed",
+    "cancelled": "cancelled",
+    "canceled": "cancelled",
+}
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
+# Cancel outcomes: accepted and done, accepted and pending, refused.
+_CANCELLED = frozenset({"cancelled", "canceled"})
+_NOT_CANCELLABLE = frozenset({"not_cancellable", "not_cancelable"})
+# A server's text shown back to the user is cut to this many characters.
+_SHOWN_TEXT = 100
+
+
+def normalise_status(value: object) -> str | None:
+    """The state a status spelling means (``succeeded`` -> ``completed``); None if unknown."""
+    if not isinstance(value, str):
+        return None
+    return STATUS_SPELLINGS.get(value.strip().lower().replace("-", "_").replace(" ", "_"))
 
 
 @dataclass(frozen=True)
@@ -68,22 +98,40 @@ class Cancelled(JobStatus):
     """Cancelled while it was queued."""
 
 
+@dataclass(frozen=True)
+class UnknownStatus(JobStatus):
+    """A state this client does not know; ``status`` holds the server's text as given.
+
+    It never means "wait for ever": while a job reads like this, waiting asks ``/result`` too and
+    ends as soon as that carries an output or an error.
+    """
+
+
+def _position(value: object) -> int | None:
+    # A queue position is a small count; anything else (a bool, a float, 10**400) is not one.
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**9:
+        return value
+    return None
+
+
 def parse_status(body: Mapping[str, Any], request_id: str) -> JobStatus:
-    """The typed state for a status (or result) body. Unknown states count as in progress."""
+    """The typed state for a status (or result) body, by the table of spellings."""
     rid = str(body.get("request_id") or request_id)
-    state = str(body.get("status") or "").lower()
     raw = dict(body)
-    if state in ("in_queue", "queued", "pending"):
-        position = body.get("queue_position")
-        pos = position if isinstance(position, int) and not isinstance(position, bool) else None
-        return Queued(rid, "in_queue", raw, pos)
-    if state in ("completed", "succeeded"):  # the Serverless API's result says succeeded
-        return Completed(rid, "completed", raw)
-    if state in ("failed", "error"):
-        return Failed(rid, "failed", raw, body.get("error"))
-    if state in ("cancelled", "canceled"):
-        return Cancelled(rid, "cancelled", raw)
-    return InProgress(rid, state or "in_progress", raw)
+    text = body.get("status")
+    state = normalise_status(text)
+    if state == "in_queue":
+        return Queued(rid, state, raw, _position(body.get("queue_position")))
+    if state == "in_progress":
+        return InProgress(rid, state, raw)
+    if state == "completed":
+        return Completed(rid, state, raw)
+    if state == "failed":
+        return Failed(rid, state, raw, body.get("error"))
+    if state == "cancelled":
+        return Cancelled(rid, state, raw)
+    shown = text[:_SHOWN_TEXT] if isinstance(text, str) else ("" if text is None else repr(text))
+    return UnknownStatus(rid, shown[:_SHOWN_TEXT], raw)
 
 
 def _urls(value: Any) -> list[str]:
@@ -155,10 +203,22 @@ class Result:
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any], request_id: str) -> Result:
+        text = body.get("status")
+        output = Output.from_body(body.get("output"))
+        status = normalise_status(text)
+        if status is None:
+            # A state this client does not know: a result that carries outputs has completed,
+            # one that carries an error has failed; otherwise the server's text is kept.
+            if output.urls:
+                status = "completed"
+            elif body.get("error") not in (None, "", {}, []):
+                status = "failed"
+            else:
+                status = text[:_SHOWN_TEXT] if isinstance(text, str) else ""
         return cls(
             request_id=str(body.get("request_id") or request_id),
-            status=str(body.get("status") or ""),
-            output=Output.from_body(body.get("output")),
+            status=status,
+            output=output,
             created_at=body.get("created_at"),
             finished_at=body.get("finished_at"),
             error=body.get("error"),
@@ -177,24 +237,56 @@ class Result:
         }
 
 
+CancelWord = Literal["cancelled", "cancellation_requested", "not_cancellable"]
+
+
 @dataclass(frozen=True)
 class CancelOutcome:
-    """What a cancel did: ``outcome`` is ``cancelled`` or ``not_cancellable``."""
+    """What a cancel did. ``outcome`` is one of:
+
+    - ``cancelled``: the job is cancelled;
+    - ``cancellation_requested``: the server accepted the cancel but the job had not ended yet
+      when the client stopped following it (``client.cancel`` follows it for a while);
+    - ``not_cancellable``: refused (the job was running or had ended; ``status`` says which).
+    """
 
     request_id: str
-    outcome: Literal["cancelled", "not_cancellable"]
+    outcome: CancelWord
     status: str | None = None
 
     @property
     def cancelled(self) -> bool:
+        """True when the job is known to be cancelled."""
         return self.outcome == "cancelled"
+
+    @property
+    def accepted(self) -> bool:
+        """True unless the server refused the cancel."""
+        return self.outcome != "not_cancellable"
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any], request_id: str) -> CancelOutcome:
-        status = body.get("status")
-        if body.get("outcome") == "cancelled":
-            return cls(request_id, "cancelled", status)
-        return cls(request_id, "not_cancellable", status)
+        text = body.get("status")
+        status = normalise_status(text) or (text[:_SHOWN_TEXT] if isinstance(text, str) else None)
+        word = body.get("outcome")
+        word = word.strip().lower() if isinstance(word, str) else None
+        if word in _CANCELLED or status == "cancelled":
+            return cls(request_id, "cancelled", "cancelled")
+        if word in _NOT_CANCELLABLE:
+            return cls(request_id, "not_cancellable", status)
+        # "cancellation_requested", or a word this client does not know: accepted for now,
+        # and followed until the job's own state says how it ended.
+        return cls(request_id, "cancellation_requested", status)
+
+    def followed(self, last: JobStatus | None) -> CancelOutcome:
+        """The outcome once the job was followed after an accepted cancel, to ``last``."""
+        if self.outcome != "cancellation_requested" or last is None:
+            return self
+        if isinstance(last, Cancelled):
+            return CancelOutcome(self.request_id, "cancelled", "cancelled")
+        if last.done:
+            return CancelOutcome(self.request_id, "not_cancellable", last.status)
+        return CancelOutcome(self.request_id, "cancellation_requested", last.status)
 
 
 @dataclass(frozen=True)

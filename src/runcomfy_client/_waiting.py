@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from ._errors import DeadlineExceededError, JobCancelledError, JobFailedError
 from ._polling import PollingPolicy, PollObservation
-from ._types import Cancelled, CancelOutcome, Failed, JobStatus, Queued
+from ._retry import Deadline
+from ._types import (
+    TERMINAL,
+    Cancelled,
+    CancelOutcome,
+    Failed,
+    JobStatus,
+    Queued,
+    Result,
+    UnknownStatus,
+    parse_status,
+)
+
+logger = logging.getLogger("runcomfy_client")
 
 __all__ = ["StatusCallback", "Waiter"]
 
@@ -43,6 +57,7 @@ class Waiter:
         self.planned: float | None = None
         self.queued_at: tuple[float, int] | None = None  # first (time, position) seen queued
         self.position: tuple[int | None, float, int] | None = None  # (position, since, repeats)
+        self.unknown_reported: set[str] = set()
 
     def changed(self, status: JobStatus) -> bool:
         """Whether ``status`` differs from the last one seen (state or queue position)."""
@@ -128,6 +143,36 @@ class Waiter:
         if self.started_mid > since:
             self.policy.record_queue_rate(self.model_id, (first + 1) / (self.started_mid - since))
 
+    def needs_result(self, status: JobStatus) -> bool:
+        """True for a state this client does not know: ask ``/result`` whether the job ended.
+
+        The first time each unknown state is seen it is logged (once, not every poll).
+        """
+        if not isinstance(status, UnknownStatus):
+            return False
+        if status.status not in self.unknown_reported:
+            self.unknown_reported.add(status.status)
+            logger.warning(
+                "job %s answered status %r, which this client does not know; following it by "
+                "its result until that carries an output or an error",
+                self.request_id,
+                status.status,
+            )
+        return True
+
+    def settle(self, status: JobStatus, result: Result) -> JobStatus:
+        """The job's state once its result was read: ended if the result says so."""
+        if result.status in TERMINAL:
+            return parse_status({**result.raw, "status": result.status}, self.request_id)
+        return status
+
+    @property
+    def deadline(self) -> Deadline | None:
+        """The caller's deadline on the waiter's clock (bounds the retries of each call)."""
+        if self.timeout is None:
+            return None
+        return Deadline(self.started + self.timeout, self.timeout)
+
     def time_left(self) -> float | None:
         if self.timeout is None:
             return None
@@ -145,7 +190,9 @@ class Waiter:
     ) -> DeadlineExceededError:
         cancelled = outcome is not None and outcome.cancelled
         state = "queued" if isinstance(status, Queued) else "in progress"
-        if outcome is not None and not outcome.cancelled:
+        if outcome is not None and outcome.outcome == "cancellation_requested":
+            state = "cancellation requested"
+        elif outcome is not None and not outcome.cancelled:
             state = "in progress"  # it started between the last check and the cancel
         return DeadlineExceededError(
             self.request_id,

@@ -7,7 +7,11 @@ Installed with the package (entry point ``runcomfy_emulator``), so in your own t
 
 Fixtures: ``runcomfy_emulator`` (session-scoped :class:`Emulator`), ``runcomfy_client``
 (a :class:`~runcomfy_client.Client`) and ``runcomfy_async_client``. Override
-``runcomfy_emulator_options`` to change the emulator's settings. Needs the ``emulator`` extra.
+``runcomfy_emulator_options`` to change the emulator's settings.
+
+The plugin loads with every install, so it imports nothing beyond pytest and this package's
+base: without the ``emulator`` extra it still loads, and a test that asks for one of its
+fixtures fails with a message naming the extra (every other test runs as usual).
 """
 
 from __future__ import annotations
@@ -18,15 +22,28 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from .._client import AsyncClient, Client
-    from .._polling import PollingPolicy
-    from ._runner import Emulator
+    from ._client import AsyncClient, Client
+    from ._polling import PollingPolicy
+    from .emulator import Emulator
+
+EXTRA_MISSING = (
+    "the runcomfy_emulator fixture needs the emulator extra, which is not installed: "
+    "pip install 'runcomfy-client[emulator]'"
+)
+
+
+def _emulator_class() -> type[Emulator]:
+    try:
+        from .emulator import Emulator
+    except ImportError as exc:
+        pytest.fail(f"{EXTRA_MISSING} ({exc})", pytrace=False)
+    return Emulator
 
 
 def _polling_for(emulator: Emulator) -> PollingPolicy:
     """Poll at a quarter of the emulator's job time: its jobs take a fraction of real ones, so
     the real API's 3 s pace would make every test wait seconds per job."""
-    from .._polling import PollingPolicy, PollingSettings
+    from ._polling import PollingPolicy, PollingSettings
 
     interval = min(3.0, max(0.01, emulator.config.job_seconds / 4))
     return PollingPolicy(PollingSettings.with_interval(interval))
@@ -43,16 +60,14 @@ def runcomfy_emulator_options() -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def runcomfy_emulator(runcomfy_emulator_options: dict[str, Any]) -> Iterator[Emulator]:
     """One emulator for the whole test session, on a free port."""
-    from ._runner import Emulator
-
-    with Emulator(**runcomfy_emulator_options) as emulator:
+    with _emulator_class()(**runcomfy_emulator_options) as emulator:
         yield emulator
 
 
 @pytest.fixture
 def runcomfy_client(runcomfy_emulator: Emulator) -> Iterator[Client]:
     """A :class:`Client` talking to the session's emulator."""
-    from .._client import Client
+    from ._client import Client
 
     with Client(
         base_url=runcomfy_emulator.base_url,
@@ -65,7 +80,7 @@ def runcomfy_client(runcomfy_emulator: Emulator) -> Iterator[Client]:
 @pytest.fixture
 async def runcomfy_async_client(runcomfy_emulator: Emulator) -> AsyncIterator[AsyncClient]:
     """An :class:`AsyncClient` talking to the session's emulator (needs pytest-asyncio)."""
-    from .._client import AsyncClient
+    from ._client import AsyncClient
 
     async with AsyncClient(
         base_url=runcomfy_emulator.base_url,
