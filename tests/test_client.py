@@ -237,7 +237,7 @@ def test_key_never_shown(emu: Emulator, url: str, caplog: pytest.LogCaptureFixtu
     ):
         bad.status("x")
     texts += [str(info.value), repr(info.value), caplog.text]
-    assert "attempt 2 of" in caplog.text
+    assert "(attempt 2;" in caplog.text
     for text in texts:
         assert secret not in text
 
@@ -324,17 +324,20 @@ def test_retry_after_is_honoured(emu: Emulator, url: str) -> None:
         assert time.monotonic() - started >= 0.9
 
 
-def test_connection_refused_is_retried_then_reported() -> None:
+def test_connection_refused_on_loopback_fails_at_once_and_says_where(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    policy = RetryPolicy(max_retries=2, backoff_base=0.01)
-    with Client(base_url=f"http://127.0.0.1:{port}", api_key="k", retry=policy) as client:
-        with pytest.raises(APIConnectionError, match="after 3 attempts"):
+    monkeypatch.setenv("RUNCOMFY_BASE_URL", f"http://127.0.0.1:{port}")
+    with Client(api_key="k") as client:
+        started = time.monotonic()
+        with pytest.raises(APIConnectionError) as status:
             client.status("x")
-        with pytest.raises(APIConnectionError, match="after 3 attempts"):
+        with pytest.raises(APIConnectionError) as submit:
             client.submit(
                 INPAINT,
                 {
@@ -343,6 +346,43 @@ def test_connection_refused_is_retried_then_reported() -> None:
                     "end_image": "https://e.com/b.png",
                 },
             )
+        assert time.monotonic() - started < 5  # no retries: nothing listens there
+    for error in (status.value, submit.value):
+        text = str(error)
+        assert f"127.0.0.1:{port} (from RUNCOMFY_BASE_URL)" in text
+        assert "is the emulator running" in text
+    assert status.value.request_id == "x"
+
+
+def test_https_to_the_emulator_says_tls_to_a_plain_http_server(emu: Emulator) -> None:
+    url = emu.base_url.replace("http://", "https://")
+    with (
+        Client(base_url=url, api_key=emu.api_key) as client,
+        pytest.raises(APIConnectionError, match="TLS to a plain-http server") as info,
+    ):
+        client.status("x")
+    assert f"use {emu.base_url}" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "base",
+    [
+        "https://model-api.runcomfy.net/v1",
+        "https://model-api.runcomfy.net/v1/",
+        "http://127.0.0.1:8000/v1/models",
+        "https://model-api.runcomfy.net/?x=1",
+    ],
+)
+def test_a_base_url_with_an_api_path_is_refused_with_the_fix(base: str) -> None:
+    with pytest.raises(ConfigurationError, match="without /v1") as info:
+        Client(base_url=base, api_key="k")
+    root = base.split("/v1", maxsplit=1)[0].split("/?", maxsplit=1)[0]
+    assert f"e.g. {root}" in str(info.value)
+
+
+def test_a_base_url_behind_a_proxy_prefix_is_kept() -> None:
+    with Client(base_url="https://gateway.example/runcomfy/", api_key="k") as client:
+        assert client.base_url == "https://gateway.example/runcomfy"
 
 
 def test_mixed_faults_end_in_results_or_clear_errors(

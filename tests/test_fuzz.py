@@ -194,7 +194,7 @@ def test_garbage_answers_give_a_clear_error_never_a_hang(
         elif call == "result":
             client.result("r")
         else:
-            client.cancel("r")
+            client.cancel("r", wait=0)  # following an accepted cancel is bounded: tested apart
     except RunComfyError as error:
         assert str(error).strip()
         assert SECRET not in str(error) and SECRET not in repr(error)

@@ -57,7 +57,9 @@ sys.meta_path.insert(0, _NoExtra())
 """
 
 
-def _run_pytest(python: str, project: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _run_pytest(
+    python: str, project: Path, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(project)],
         cwd=project,
@@ -99,9 +101,7 @@ def test_plugin_in_a_fresh_venv_with_only_the_base_package(tmp_path: Path) -> No
         check=True,
         timeout=900,
     )
-    missing = subprocess.run(
-        [python, "-c", "import aiohttp"], capture_output=True, check=False
-    )
+    missing = subprocess.run([python, "-c", "import aiohttp"], capture_output=True, check=False)
     assert missing.returncode != 0  # the extra really is absent
     project = tmp_path / "project"
     project.mkdir()

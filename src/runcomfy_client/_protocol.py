@@ -489,7 +489,8 @@ def decide(
     if call.is_submit and status != 429:
         # The server answered after reading the request: it may have created the job.
         return _uncertain(call, f"the submit was answered with an error ({error})")
-    return _transient(call, attempts, error, f"HTTP {status}", retry_after)
+    reason = f"HTTP {status}" if status >= 400 else f"an error answered with HTTP {status}"
+    return _transient(call, attempts, error, reason, retry_after)
 
 
 def _transient(

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import os
 import queue
@@ -36,6 +35,7 @@ from . import _errors as e
 from ._client import AsyncClient, Client
 from ._errors import BatchInputError
 from ._journal import FINAL_STATES, Journal, JournalRow
+from ._protocol import payload_fingerprint
 from ._registry import Registry
 from ._throttle import AdaptiveLimit
 
@@ -51,10 +51,10 @@ __all__ = [
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _RESERVED_KEYS = ("id", "model", "inputs")
-# Errors after which no job exists, so the line can simply be tried again later. (A submit is
-# only ever answered by these when nothing reached the server: refused connections, 429, 503.
-# Any other 5xx might have come after the job was made, so it counts as uncertain.)
-_NOT_CREATED = (e.RateLimitError, e.ServerError, e.APIConnectionError, e.APITimeoutError)
+# Errors after which no job exists, so the line can simply be tried again later: a submit ends
+# in these only when nothing reached the server (429, or a connection that never opened). Any
+# other trouble after sending is a SubmissionUncertainError (see _protocol).
+_NOT_CREATED = (e.RateLimitError, e.APIConnectionError, e.APITimeoutError)
 # Errors that no amount of retrying fixes for this line; no job was created.
 _REFUSED = (e.BadRequestError, e.NotFoundError, e.InputValidationError, e.UploadError)
 # Errors that stop the whole batch: every other line would meet them too.
@@ -85,8 +85,7 @@ class BatchLine:
 
     @property
     def digest(self) -> str:
-        text = json.dumps([self.model_id, self.payload], sort_keys=True, ensure_ascii=False)
-        return hashlib.sha256(text.encode()).hexdigest()
+        return payload_fingerprint(self.model_id, self.payload)
 
 
 @dataclass(frozen=True)
@@ -298,6 +297,10 @@ class Batch:
                     await results.put(await runner.run(line))
                 except asyncio.CancelledError:
                     raise
+                except _FATAL as exc:  # every other line would meet it too: stop the batch
+                    await results.put(exc)
+                except Exception as exc:  # noqa: BLE001 - one poisoned job fails its own line
+                    await results.put(runner.poisoned(line, exc))
                 except BaseException as exc:  # noqa: BLE001 - handed to the consumer
                     await results.put(exc)
 
@@ -463,9 +466,6 @@ class _LineRunner:
                 self._set(line.line, "failed", error=f"not submitted: {exc}")
                 return self._now(line)
             except _NOT_CREATED as exc:
-                if isinstance(exc, e.ServerError) and exc.status_code != 503:
-                    self._set(line.line, "uncertain", error=f"{exc}; the job may exist")
-                    return self._now(line)
                 # No job exists: back to pending, and try again once the pressure is off.
                 self._set(line.line, "pending", error=str(exc))
                 if round_number == _SUBMIT_ROUNDS:
@@ -507,6 +507,15 @@ class _LineRunner:
             return self._now(line)
         names = [str(p.relative_to(folder.resolve())) for p in paths]
         self._set(line.line, "downloaded", files=names, error=None)
+        return self._now(line)
+
+    def poisoned(self, line: BatchLine, exc: Exception) -> LineResult:
+        """A line whose job could not be handled (an answer no rule covers): recorded on the line,
+        which keeps its state so that a later run picks it up; the other lines go on."""
+        row = self.journal.row(line.line)
+        assert row is not None
+        text = f"could not be handled: {type(exc).__name__}: {exc}"[:500]
+        self.journal.set_state(line.line, row.state, error=text)
         return self._now(line)
 
     def _now(self, line: BatchLine) -> LineResult:

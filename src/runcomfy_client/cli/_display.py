@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal
 
 import click
 
-from .._types import DownloadProgress, JobStatus, Queued
+from .._types import DownloadProgress, JobStatus, Queued, UnknownStatus
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -39,6 +39,8 @@ def describe_status(status: JobStatus) -> str:
     if isinstance(status, Queued):
         ahead = "" if status.position is None else f" (position {status.position})"
         return f"queued{ahead}"
+    if isinstance(status, UnknownStatus):
+        return f"status {status.status!r} (unknown to this client; following it by its result)"
     return status.status.replace("_", " ")
 
 

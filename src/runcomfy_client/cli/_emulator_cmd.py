@@ -35,8 +35,17 @@ from ._app import cli
     multiple=True,
     metavar="KIND=RATE",
     help="Inject a fault: rate_limit, server_error, drop, lost_response, slow, truncate, "
-    "error_200, webhook_duplicate, webhook_reorder, webhook_drop; RATE 0-1 or @N,M for exact "
-    "requests; KIND:ENDPOINT=... to aim it (repeatable).",
+    "error_200, webhook_duplicate, webhook_reorder, webhook_drop, created_then_503, forbidden; "
+    "RATE 0-1 or @N,M for exact requests; KIND:ENDPOINT=... to aim it; outage=AT+SECONDS fails "
+    "every request for SECONDS from AT seconds after start (repeatable).",
+)
+@click.option(
+    "--answer",
+    "answers",
+    multiple=True,
+    metavar="SWITCH",
+    help="Answer in another dialect RunComfy is known to use: succeeded, canceled, "
+    "null_errors, cancellation_requested, detail_lists (repeatable).",
 )
 @click.option("--seed", default=0, type=int, show_default=True, help="Seed for fault choices.")
 @click.option(
@@ -85,6 +94,7 @@ def emulator_command(
     workers: int,
     job_seconds: float,
     faults: tuple[str, ...],
+    answers: tuple[str, ...],
     seed: int,
     api_key: str | None,
     request_ttl: float,
@@ -99,7 +109,7 @@ def emulator_command(
     It hosts the models of --schemas, RUNCOMFY_SCHEMA_PATH and the bundled schemas.
     """
     try:
-        from ..emulator import Emulator, parse_deployment_spec, parse_fault
+        from ..emulator import Emulator, check_answers, parse_deployment_spec, parse_fault
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise click.ClickException(
             f"the emulator needs the 'emulator' extra: pip install 'runcomfy-client[emulator]' "
@@ -113,6 +123,10 @@ def emulator_command(
         served = [parse_deployment_spec(d) for d in deployments]
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--deployment") from None
+    try:
+        switches = check_answers(answers)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--answer") from None
     root = ctx.find_root().obj or {}
     try:
         emu = Emulator(
@@ -130,6 +144,7 @@ def emulator_command(
             fetch_timeout=fetch_timeout,
             schema_dirs=root.get("schema_dirs", ()),
             deployments=served,
+            answers=switches,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

@@ -158,7 +158,10 @@ def result_command(
 @json_option
 @click.pass_context
 def cancel_command(ctx: click.Context, request_id: str, as_json: bool) -> None:
-    """Cancel REQUEST_ID if it is still queued (a running job cannot be cancelled)."""
+    """Cancel REQUEST_ID if it is still queued (a running job cannot be cancelled).
+
+    When the API only accepts the cancellation, the job is followed until it ends.
+    """
     with client_from(ctx) as client:
         outcome = client.cancel(request_id)
     if as_json:
@@ -167,8 +170,14 @@ def cancel_command(ctx: click.Context, request_id: str, as_json: bool) -> None:
         )
     elif outcome.cancelled:
         click.echo(f"{request_id}  cancelled")
+    elif outcome.accepted:
+        click.echo(
+            f"{request_id}  cancellation requested; the job had not ended yet (status "
+            f"{outcome.status}); check with: runcomfy-client status {request_id}"
+        )
     else:
         click.echo(
             f"{request_id}  not cancellable (status {outcome.status}); it will run to the end",
         )
+    if not outcome.cancelled:
         ctx.exit(JOB_FAILED)

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from ._binding import exposure_warning, is_loopback_host, key_for
-from ._faults import Fault, FaultPlan
+from ._faults import Fault, FaultPlan, check_answers
 from ._server import EmulatorConfig, EmulatorState, build_app
 from ._serverless import ServedDeployment, ServerlessConfig, parse_deployment_spec
 
@@ -42,6 +42,9 @@ class Emulator:
     ``deployments`` serves ComfyUI workflows on the Serverless API, each given as
     ``"NAME=workflow_api.json:object_info.json"`` or a :class:`ServedDeployment`;
     ``webhook_backoff`` is the first wait before a failed webhook delivery is retried.
+    ``answers`` turns on answer switches (``"succeeded"``, ``"canceled"``, ``"null_errors"``,
+    ``"cancellation_requested"``, ``"detail_lists"``): the other spellings RunComfy's services
+    are known to use.
     """
 
     def __init__(
@@ -66,6 +69,7 @@ class Emulator:
         schema_dirs: Iterable[str | Path] = (),
         deployments: Iterable[str | ServedDeployment] = (),
         webhook_backoff: float = 0.5,
+        answers: Iterable[str] = (),
     ) -> None:
         self.host = host
         self.port = port
@@ -87,6 +91,7 @@ class Emulator:
                 tuple(parse_deployment_spec(d) if isinstance(d, str) else d for d in deployments),
                 webhook_backoff=webhook_backoff,
             ),
+            answers=check_answers(answers),
         )
         self.faults = FaultPlan(faults, seed=seed)
         self._data_dir: Path | None = None
@@ -246,6 +251,10 @@ class Emulator:
     def set_faults(self, faults: Iterable[Fault | str]) -> None:
         """Replace the active faults (for example to turn them off mid-test)."""
         self.faults.replace(faults)
+
+    def set_answers(self, answers: Iterable[str]) -> None:
+        """Replace the answer switches in force (see the class docstring)."""
+        self.config.answers = check_answers(answers)
 
     def upload(self, data: bytes, name: str) -> str:
         """Store bytes in the emulator's stand-in for public storage; returns their URL."""

@@ -38,6 +38,7 @@ from aiohttp import web
 from ._answers import error_answer as _error
 from ._answers import iso_time as _iso
 from ._catalog import Catalog, HostedModel
+from ._dialects import dialects_middleware
 from ._failures import JobCannotRunError, ModelUnusableError
 from ._faults import FaultPlan
 from ._inputs import FetchLimits, InputFetcher
@@ -81,6 +82,8 @@ class EmulatorConfig:
     output_bytes: int | None = None
     schema_dirs: tuple[str, ...] = ()
     serverless: ServerlessConfig = field(default_factory=ServerlessConfig)
+    answers: frozenset[str] = frozenset()  # answer switches (see _faults.ANSWER_SWITCHES)
+    cancel_delay: float = 0.05  # with cancellation_requested: how long a cancel takes
 
 
 @dataclass
@@ -97,6 +100,7 @@ class Job:
     error: dict[str, Any] | None = None
     files: dict[str, Path] = field(default_factory=dict)
     output_key: str = "video"
+    cancel_requested: bool = False
 
 
 class _DroppedError(Exception):
@@ -210,12 +214,31 @@ class EmulatorState:
         return end is not None and time.time() - end > self.config.request_ttl
 
     def cancel(self, job: Job) -> str:
+        if "cancellation_requested" in self.config.answers:
+            return self._request_cancel(job)
         if job.status == "in_queue":
-            job.status = "cancelled"
-            job.finished_at = time.time()
-            self._unqueue(job)
+            self._cancel_now(job)
             return "cancelled"
         return "not_cancellable"
+
+    def _cancel_now(self, job: Job) -> None:
+        job.status = "cancelled"
+        job.finished_at = time.time()
+        self._unqueue(job)
+
+    def _request_cancel(self, job: Job) -> str:
+        """Accept the cancel and end the job a moment later: queued at once, running on its end."""
+        if job.status not in ("in_queue", "in_progress"):
+            return "not_cancellable"
+        job.cancel_requested = True
+        if job.status == "in_queue":
+
+            def finish() -> None:
+                if job.status == "in_queue":
+                    self._cancel_now(job)
+
+            asyncio.get_running_loop().call_later(self.config.cancel_delay, finish)
+        return "cancellation_requested"
 
     async def _sweeper(self) -> None:
         while True:
@@ -239,8 +262,11 @@ class EmulatorState:
                 left = self.config.job_seconds - (time.time() - job.started_at)
                 if left > 0:
                     await asyncio.sleep(left)
-                job.output = self._output(job)
-                job.status = "completed"
+                if job.cancel_requested:
+                    job.status = "cancelled"
+                else:
+                    job.output = self._output(job)
+                    job.status = "completed"
             except (JobCannotRunError, ModelUnusableError) as exc:
                 job.error = {"error_code": JOB_FAILED, "error_message": str(exc)}
                 job.status = "failed"
@@ -256,7 +282,10 @@ class EmulatorState:
 
 def build_app(state: EmulatorState) -> web.Application:
     """The aiohttp application serving ``state``."""
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[_drop_middleware])
+    app = web.Application(
+        client_max_size=MAX_BODY,
+        middlewares=[_drop_middleware, dialects_middleware(lambda: state.config.answers)],
+    )
     h = _Handlers(state)
     app.router.add_get("/v1/models", h.list_models)
     app.router.add_post("/v1/models/{model_id:.+}", h.submit)
@@ -294,6 +323,9 @@ class _Handlers:
         """Apply the faults that act before the request is processed."""
         if not self.s.faults:
             return None
+        outage = self._outage(request, endpoint)
+        if outage is not None:
+            return outage
         if self._hit("slow", endpoint):
             await asyncio.sleep(self.s.config.slow_seconds)
         if self._hit("drop", endpoint):
@@ -314,7 +346,19 @@ class _Handlers:
             return _error(status, INTERNAL, f"emulated server error {status}")
         if self._hit("error_200", endpoint):
             return _error(200, INTERNAL, "emulated internal error answered with HTTP 200")
+        if self._hit("forbidden", endpoint):
+            return _error(403, PERMISSION, "permission denied for this key")
         return None
+
+    def _outage(self, request: web.Request, endpoint: str) -> web.Response | None:
+        """In an outage window: a gateway's 5xx (no RunComfy error body) or a cut connection."""
+        if not self._hit("outage", endpoint):
+            return None
+        rng = self.s.faults.rng("outage")
+        if rng.random() < 0.5:
+            _drop(request)
+        status = rng.choice((502, 503, 504))
+        return web.json_response({"message": f"emulated outage: HTTP {status}"}, status=status)
 
     def _auth(self, request: web.Request) -> web.Response | None:
         header = request.headers.get("Authorization", "")
@@ -366,6 +410,8 @@ class _Handlers:
                 422, INVALID_INPUT, "input does not match the model's schema", detail=problems
             )
         job = self.s.create(model_id, body)
+        if self._hit("created_then_503", "submit"):
+            return web.json_response({"message": "Service Unavailable"}, status=503)
         if self._hit("lost_response", "submit"):
             _drop(request)
         return web.json_response({"request_id": job.request_id, **self._urls(job)})
@@ -507,6 +553,10 @@ class _Handlers:
 
     async def download(self, request: web.Request) -> web.StreamResponse:
         self._count("download")
+        if self.s.faults:
+            outage = self._outage(request, "download")
+            if outage is not None:
+                return outage
         job = self._job(request)
         if isinstance(job, web.Response):
             return job
