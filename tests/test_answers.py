@@ -22,7 +22,7 @@ from runcomfy_client import (
 )
 from runcomfy_client._polling import PollingSettings
 from runcomfy_client.emulator import Emulator, parse_fault
-from runcomfy_client.emulator._answers import restyle
+from runcomfy_client.emulator._dialects import restyle
 
 from .conftest import INPAINT, png_bytes
 
