@@ -12,13 +12,33 @@ from .. import _errors as e
 from .._version import __version__
 from ._exit import EXIT_CODES_HELP, exit_code_for
 
+API_KEY_OPTION = (
+    "--api-key is not an option, on purpose: a key on the command line is visible to other "
+    "users (ps) and stays in your shell history. Set RUNCOMFY_API_KEY, give a file with "
+    "--api-key-file PATH, or pipe it in with --api-key-file -"
+)
+
+
+def _explain_api_key(exc: click.NoSuchOption) -> click.UsageError:
+    if exc.option_name.split("=", 1)[0] in ("--api-key", "--api-token", "--token"):
+        return click.UsageError(API_KEY_OPTION, ctx=exc.ctx)
+    return exc
+
 
 class _Group(click.Group):
     """Turns the package's errors into a one-line message and the documented exit code."""
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as exc:
+            raise _explain_api_key(exc) from None
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.NoSuchOption as exc:  # in a subcommand's options
+            raise _explain_api_key(exc) from None
         except e.RunComfyError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(exit_code_for(exc))
@@ -44,15 +64,28 @@ class _Group(click.Group):
     help="Read the API key from PATH ('-' for stdin) instead of RUNCOMFY_API_KEY. "
     "Also RUNCOMFY_API_KEY_FILE. The key is never taken as an argument.",
 )
+@click.option(
+    "--base-url",
+    metavar="URL",
+    help="The API's root URL (default: RUNCOMFY_BASE_URL, else the public API).",
+)
 @click.pass_context
-def cli(ctx: click.Context, schema_dirs: Sequence[str], api_key_file: str | None) -> None:
+def cli(
+    ctx: click.Context,
+    schema_dirs: Sequence[str],
+    api_key_file: str | None,
+    base_url: str | None,
+) -> None:
     """Run RunComfy models from their JSON Schemas: validate, submit, follow, download.
 
-    Configuration: RUNCOMFY_API_KEY (or --api-key-file), RUNCOMFY_BASE_URL, RUNCOMFY_SCHEMA_PATH.
+    Configuration: RUNCOMFY_API_KEY (also RUNCOMFY_API_TOKEN, RUNCOMFY_TOKEN, or
+    --api-key-file), RUNCOMFY_BASE_URL (or --base-url), RUNCOMFY_SCHEMA_PATH; `config` shows
+    what is in use.
     """
     ctx.ensure_object(dict)
     ctx.obj["schema_dirs"] = list(schema_dirs)
     ctx.obj["api_key_file"] = api_key_file
+    ctx.obj["base_url"] = base_url
 
 
 def registry_from(ctx: click.Context) -> Any:
@@ -77,6 +110,7 @@ from . import (  # noqa: E402, F401  (register the commands)
     _batch_cmd,
     _catalog,
     _codegen_cmd,
+    _config_cmd,
     _deployments_cmd,
     _derive_cmd,
     _emulator_cmd,
