@@ -149,7 +149,7 @@ def test_an_outage_answers_like_a_gateway_or_not_at_all(emu: Emulator) -> None:
 def test_outage_and_answer_specs_are_checked() -> None:
     assert parse_fault("outage=5+20").window == (5.0, 20.0)
     for bad in ("outage=0.5", "outage=x+1", "outage=1+0", "rate_limit=1+2"):
-        with pytest.raises(ValueError, match="must be|not a number"):
+        with pytest.raises(ValueError, match=r"must be|not a number"):
             parse_fault(bad)
     with pytest.raises(ValueError, match="unknown answer switch"):
         Emulator(answers=["succeded"])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import socket
 import traceback
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,10 +19,10 @@ SECRET = "sk-live-0123456789abcdefWXYZ"
 
 
 @pytest.fixture
-def no_keys(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+def no_keys(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     for name in (*KEY_ENVS, "RUNCOMFY_API_KEY_FILE", "RUNCOMFY_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
-    yield monkeypatch
+    return monkeypatch
 
 
 @pytest.mark.parametrize(
