@@ -158,3 +158,19 @@ def test_outage_and_answer_specs_are_checked() -> None:
 def test_restyle_leaves_errors_answered_with_200_alone() -> None:
     body = {"error_code": 500001, "error_message": "x"}
     assert restyle("/v1/requests/r/status", 200, body, frozenset({"null_errors"})) == body
+
+
+def test_the_cli_says_what_it_is_retrying_during_an_outage(
+    client: Client, emu: Emulator, url: str
+) -> None:
+    from click.testing import CliRunner
+
+    from runcomfy_client.cli import cli
+
+    request_id = client.submit(INPAINT, inputs(url)).request_id
+    emu.set_faults(["outage=0+1"])
+    env = {"RUNCOMFY_BASE_URL": emu.base_url, "RUNCOMFY_API_KEY": emu.api_key}
+    result = CliRunner().invoke(cli, ["wait", request_id], env=env)
+    assert result.exit_code == 0, result.output
+    assert "retrying status" in result.stderr
+    assert result.stdout.strip().endswith(".mp4")

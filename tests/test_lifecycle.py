@@ -525,3 +525,68 @@ def test_a_connection_failure_names_host_port_and_the_setting_that_chose_them(
         client.fetch_model(INPAINT)
     assert "api.test:8443 (from RUNCOMFY_BASE_URL)" in str(info.value)
     assert "gave up after 2 attempts" in str(info.value)
+
+
+# -- every wait has a cap (issue 16 item 2) ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("5", 5.0),
+        ("inf", 60.0),
+        ("Infinity", 60.0),
+        ("1e999", 60.0),
+        ("999999999", 60.0),
+        ("-3", 0.0),
+        ("nan", None),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", 60.0),
+        ("x" * 10_000, None),
+    ],
+)
+def test_retry_after_is_a_finite_capped_number_of_seconds(
+    header: str, seconds: float | None
+) -> None:
+    from runcomfy_client._retry import parse_retry_after
+
+    assert parse_retry_after(header, cap=60.0) == seconds
+
+
+def test_the_batch_pause_on_new_submits_is_capped_and_announced() -> None:
+    from runcomfy_client._throttle import AdaptiveLimit
+    from runcomfy_client.cli._batch_cmd import _Counts
+
+    now = [0.0]
+    pauses: list[float] = []
+    limit = AdaptiveLimit(8, clock=lambda: now[0], on_pause=pauses.append)
+    for hostile in (float("inf"), float("nan"), 1e12):
+        limit.on_response(429, hostile)
+    assert pauses == [60.0]  # capped; the later ones do not extend it
+    assert limit.pause_left() == 60.0
+    assert not limit.can_start(submitting=True)
+    assert "new submits paused 60 s (Retry-After)" in f"{_Counts({1: 'pending'}, limit)}"
+    now[0] = 60.0
+    assert limit.can_start(submitting=True)
+
+
+def test_listeners_hear_a_capped_retry_after() -> None:
+    clock = VirtualClock()
+    answers = iter([ok({"message": "slow"}, 429, **{"Retry-After": "999999999"}), ok(DONE)])
+    heard: list[tuple[int, float | None]] = []
+    script = Script(clock, lambda kind, request, now: next(answers))
+    with scripted(script) as client:
+        client.response_listeners.append(lambda status, after: heard.append((status, after)))
+        client.result("r1")
+    assert heard == [(429, 60.0), (200, None)]
+    assert clock.sleeps == [60.0]
+
+
+def test_a_retry_notice_says_what_is_retried_and_why() -> None:
+    from runcomfy_client._retry import RetryNotice
+
+    assert str(RetryNotice("status", "r1", "HTTP 503", 40.2, 8.0)) == (
+        "retrying status (API unreachable for 40 s: HTTP 503; next try in 8 s)"
+    )
+    assert str(RetryNotice("result", "r1", "HTTP 429", 0, 12, retry_after=True)) == (
+        "retrying result after HTTP 429 (next try in 12 s (Retry-After))"
+    )

@@ -5,12 +5,15 @@ was refused). When 429s are not sporadic but sustained (more than ``cut_share`` 
 ``window`` answers), the number of jobs allowed in flight is halved, at most once per
 ``cooldown``; every accepted submission then adds ``1/limit``, so the limit climbs back by about
 one per round of jobs (additive increase, multiplicative decrease, as TCP does). Judging by the
-share keeps a few stray 429s from collapsing a large batch to one job at a time. Pure logic:
+share keeps a few stray 429s from collapsing a large batch to one job at a time. A pause is
+never longer than ``max_pause`` (a ``Retry-After`` of ``inf`` or a year is read as "a while"),
+and ``on_pause`` is told of each one, so progress can say why nothing is submitted. Pure logic:
 the clock is passed in, nothing sleeps here.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -28,7 +31,9 @@ class AdaptiveLimit:
     default_pause: float = 1.0
     window: int = 20
     cut_share: float = 0.25
+    max_pause: float = 60.0
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
+    on_pause: Callable[[float], None] | None = field(default=None, repr=False)
     limit: float = field(init=False)
     active: int = field(default=0, init=False)
     peak: int = field(default=0, init=False)
@@ -77,7 +82,13 @@ class AdaptiveLimit:
         self.rate_limited += 1
         now = self.clock()
         pause = self.default_pause if retry_after is None else retry_after
-        self._pause_until = max(self._pause_until, now + pause)
+        if not math.isfinite(pause):
+            pause = self.max_pause
+        pause = min(max(0.0, pause), self.max_pause)
+        if now + pause > self._pause_until:
+            self._pause_until = now + pause
+            if self.on_pause is not None:
+                self.on_pause(pause)
         share = sum(self._recent) / len(self._recent)
         if share > self.cut_share and now - self._last_cut >= self.cooldown:
             self.limit = max(1.0, self.limit / 2.0)

@@ -20,6 +20,7 @@ from ._jobs_cmd import client_from
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
+    from .._throttle import AdaptiveLimit
     from ..batch import Batch, LineProblem, LineResult
 
 # Counts are shown in the journal's order of states (lines skipped as invalid never run).
@@ -27,10 +28,15 @@ _SHOWN = tuple(state for state in STATES if state != "invalid")
 
 
 class _Counts:
-    """Live per-state counts, fed by the batch's state callback, shown by the progress bar."""
+    """Live per-state counts, fed by the batch's state callback, shown by the progress bar,
+    with the pause on new submits while one is running (the bar formats it at every refresh)."""
 
-    def __init__(self, states: dict[int, str]) -> None:
+    def __init__(self, states: dict[int, str], limit: AdaptiveLimit | None = None) -> None:
         self.states = dict(states)
+        self.limit = limit
+
+    def __format__(self, spec: str) -> str:
+        return self.text()
 
     def update(self, line: int, state: str) -> None:
         self.states[line] = state
@@ -39,7 +45,11 @@ class _Counts:
         totals: dict[str, int] = {}
         for state in self.states.values():
             totals[state] = totals.get(state, 0) + 1
-        return "  ".join(f"{s} {totals[s]}" for s in _SHOWN if totals.get(s))
+        text = "  ".join(f"{s} {totals[s]}" for s in _SHOWN if totals.get(s))
+        pause = self.limit.pause_left() if self.limit is not None else 0.0
+        if pause >= 0.5:
+            text += f"  new submits paused {pause:.0f} s (Retry-After)"
+        return text
 
 
 @cli.command("batch", epilog=EXIT_CODES_HELP)
@@ -139,7 +149,13 @@ def batch_command(
         resubmit_uncertain=resubmit_uncertain,
     )
     mode = choose_mode(as_json)
-    counts = _Counts(dict.fromkeys((ln.line for ln in lines), "pending"))
+    counts = _Counts(dict.fromkeys((ln.line for ln in lines), "pending"), batch.limit)
+    if mode == "plain":
+        batch.limit.on_pause = lambda seconds: click.echo(
+            f"the API answered 429: new submits paused for {seconds:.0f} s (its Retry-After, "
+            f"at most {batch.limit.max_pause:g} s)",
+            err=True,
+        )
     batch.on_state = counts.update
     try:
         asyncio.run(_run(ctx, batch, upload_to, allow_any_file, mode, counts))
@@ -185,14 +201,14 @@ async def _run(
 
         def show(line: int, state: str) -> None:  # every change, not only finished lines
             counts.update(line, state)
-            live.update(bar, counts=counts.text())
+            live.update(bar, counts=counts)
 
         batch.on_state = show
     try:
         async with client:
             async for result in batch.run(client):
                 if progress is not None and task is not None:
-                    progress.update(task, advance=1, counts=counts.text())
+                    progress.update(task, advance=1, counts=counts)
                 elif mode == "plain":
                     click.echo(_line_text(result), err=True)
     finally:

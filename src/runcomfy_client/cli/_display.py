@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Literal
 
 import click
 
+from .._retry import RetryNotice
 from .._types import DownloadProgress, JobStatus, Queued, UnknownStatus
 
 if TYPE_CHECKING:
@@ -25,7 +27,22 @@ if TYPE_CHECKING:
 
 Mode = Literal["live", "plain", "quiet"]
 
-__all__ = ["JobView", "Mode", "choose_mode", "describe_status"]
+__all__ = ["JobView", "Mode", "choose_mode", "describe_status", "retry_printer"]
+
+
+def retry_printer(say: Callable[[str], None], every: float = 10.0) -> Callable[[RetryNotice], None]:
+    """Prints retry notices as lines: the first of a streak, then at most one per ``every`` s
+    (an outage of 15 minutes is a few dozen lines, not hundreds)."""
+    last: list[float] = []
+
+    def show(notice: RetryNotice) -> None:
+        now = time.monotonic()
+        streak_start = notice.failing_for < 1
+        if streak_start or not last or now - last[0] >= every:
+            last[:] = [now]
+            say(str(notice))
+
+    return show
 
 
 def choose_mode(as_json: bool) -> Mode:
@@ -74,6 +91,7 @@ class JobView:
         self._live: Live | None = None
         self._progress: Progress | None = None
         self._tasks: dict[Path, TaskID] = {}
+        self._retry_lines: Callable[[RetryNotice], None] | None = None
 
     def __enter__(self) -> JobView:
         if self.mode == "live":
@@ -136,6 +154,15 @@ class JobView:
         self.state = describe_status(status)
         if self.mode == "plain":
             self.say(f"{status.request_id}  {self.state}  {self.elapsed():.1f}s")
+
+    def retrying(self, notice: RetryNotice) -> None:
+        """A call is being retried: "retrying status (API unreachable for 40 s ...)"."""
+        if self.mode == "live":
+            self.state = str(notice)  # the next status change replaces it
+        elif self.mode == "plain":
+            if self._retry_lines is None:
+                self._retry_lines = retry_printer(self.say)
+            self._retry_lines(notice)
 
     def progress(self, update: DownloadProgress) -> None:
         """Bytes arrived for one output file."""

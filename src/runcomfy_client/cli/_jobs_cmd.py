@@ -12,6 +12,7 @@ import click
 from .._keys import KeyFile, read_key_file
 from .._types import Failed, JobStatus, Queued
 from ._app import cli, echo_json
+from ._display import retry_printer
 from ._download_opts import download_options
 from ._exit import JOB_FAILED
 
@@ -126,6 +127,8 @@ def wait_command(ctx: click.Context, request_id: str, timeout: float | None, as_
             click.echo(status_line(status), err=True)
 
     with client_from(ctx) as client:
+        if not as_json:
+            client.retry_listeners.append(retry_printer(lambda text: click.echo(text, err=True)))
         result = client.wait(request_id, timeout=timeout, on_status=show, cancel_on_timeout=False)
     if as_json:
         echo_json(result.as_dict())

@@ -282,6 +282,7 @@ def run_job(
         client.uploader = uploader_from_uri(upload_to, base_url=client.base_url)
     client.allow_any_file = allow_any_file
     view = JobView(choose_mode(as_json))
+    client.retry_listeners.append(view.retrying)
     request_id: str | None = None
     stage = "submit"
     # --timeout covers the whole job: submit, wait and download.
