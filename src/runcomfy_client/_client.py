@@ -73,6 +73,11 @@ def _deadline(clock: Callable[[], float], timeout: float | None) -> Deadline | N
     return None if timeout is None else Deadline(clock() + timeout, timeout)
 
 
+def _left(clock: Callable[[], float], deadline: Deadline | None) -> float | None:
+    """Seconds until ``deadline`` (never negative), for the next step of a whole-job deadline."""
+    return None if deadline is None else max(0.0, deadline.at - clock())
+
+
 async def _async_sleep(seconds: float) -> None:
     await _asyncio().sleep(seconds)
 
@@ -590,14 +595,16 @@ class Client(_Common):
 
         ``timeout`` is a deadline for all of it, the download included.
         """
-        deadline = _deadline(timeout)
+        deadline = _deadline(self._clock, timeout)
         handle = self.submit(model, inputs)
         result = handle.wait(
-            timeout=_left(deadline), cancel_on_timeout=cancel_on_timeout, on_status=on_status
+            timeout=_left(self._clock, deadline),
+            cancel_on_timeout=cancel_on_timeout,
+            on_status=on_status,
         )
         if download_to is not None:
             files = self.download(
-                result, download_to, on_progress=on_progress, timeout=_left(deadline)
+                result, download_to, on_progress=on_progress, timeout=_left(self._clock, deadline)
             )
             result = _with_files(result, files)
         return result
@@ -628,15 +635,6 @@ class Client(_Common):
     def fetch_model(self, model_id: str) -> Any:
         """The API's description of one model, including its published ``input_schema``."""
         return dict(self._send(p.model_call(model_id)))
-
-
-def _deadline(timeout: float | None) -> float | None:
-    return None if timeout is None else time.monotonic() + timeout
-
-
-def _left(deadline: float | None) -> float | None:
-    """Seconds until ``deadline`` (never negative), for the next step of a whole-job deadline."""
-    return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
 def _with_files(result: _R, files: list[Path]) -> _R:
@@ -922,14 +920,16 @@ class AsyncClient(_Common):
         download_to: str | os.PathLike[str] | None = None,
         on_progress: ProgressCallback | None = None,
     ) -> AsyncResult:
-        deadline = _deadline(timeout)
+        deadline = _deadline(self._clock, timeout)
         handle = await self.submit(model, inputs)
         result = await handle.wait(
-            timeout=_left(deadline), cancel_on_timeout=cancel_on_timeout, on_status=on_status
+            timeout=_left(self._clock, deadline),
+            cancel_on_timeout=cancel_on_timeout,
+            on_status=on_status,
         )
         if download_to is not None:
             files = await self.download(
-                result, download_to, on_progress=on_progress, timeout=_left(deadline)
+                result, download_to, on_progress=on_progress, timeout=_left(self._clock, deadline)
             )
             result = _with_files(result, files)
         return result
