@@ -241,12 +241,21 @@ def test_reads_are_retried_but_a_create_whose_answer_was_lost_is_not() -> None:
         caught.value
     )
 
+    # A 503 came after the request was read: it may have been acted on (issue 15's rule for
+    # every request that must not be sent twice). Only a 429 is certain to have done nothing.
     busy = iter([httpx.Response(503, json={"error_code": 500001, "error_message": "busy"})])
     client, seen = scripted(
         lambda r: next(busy, httpx.Response(200, json={"id": "d2", "name": "x"}))
     )
+    with pytest.raises(SubmissionUncertainError):
+        client.deployments.create(name="x", workflow_id="w", workflow_version="v1")
+    assert len(seen) == 1
+    limited = iter([httpx.Response(429, json={"error_code": 429001, "error_message": "slow"})])
+    client, seen = scripted(
+        lambda r: next(limited, httpx.Response(200, json={"id": "d2", "name": "x"}))
+    )
     assert client.deployments.create(name="x", workflow_id="w", workflow_version="v1").id == "d2"
-    assert len(seen) == 2  # a 503 created nothing: safe to send again
+    assert len(seen) == 2  # a 429 created nothing: safe to send again
 
 
 def test_object_info_link_elsewhere_gets_no_api_key() -> None:

@@ -283,6 +283,7 @@ class SubmissionUncertainError(TransportError):
     The server may have created the job: it was *not* resubmitted, so that nothing is paid
     for twice. ``model_id`` and ``fingerprint`` (the first characters of the SHA-256 of the model
     id and payload) say which job to look for in your RunComfy requests before submitting again.
+    Without a ``model_id`` (a request that is not a model's submit) the message is used as given.
     """
 
     def __init__(
@@ -291,7 +292,10 @@ class SubmissionUncertainError(TransportError):
         self.reason = reason
         self.model_id = model_id
         self.fingerprint = fingerprint
-        which = f"a job of {model_id}" if model_id else "the job"
+        if model_id is None:
+            super().__init__(reason)
+            return
+        which = f"a job of {model_id}"
         if fingerprint:
             which += f" (inputs fingerprint {fingerprint})"
         super().__init__(

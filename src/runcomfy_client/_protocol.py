@@ -464,7 +464,7 @@ def decide(
             # A 2xx that cannot be read: cut off, garbled or hostile. A read may be repeated;
             # a submit's job may exist.
             if call.is_submit:
-                return _uncertain(call, f"the submit's answer could not be read ({unreadable})")
+                return _uncertain(call, f"the answer could not be read ({unreadable})")
             return _transient(call, attempts, unreadable, "an unreadable answer")
         body = {"message": f"HTTP {status} with an unreadable body"}
     if status < 400 and not is_error_body(body):
@@ -476,7 +476,7 @@ def decide(
                 request_id=call.request_id,
             )
             if call.is_submit:
-                return _uncertain(call, str(bad))
+                return _uncertain(call, f"its answer was a {type(body).__name__}, not an object")
             return _transient(call, attempts, bad, "an answer that is not an object")
         return body
     error = error_from_response(status, body, call)
@@ -488,7 +488,7 @@ def decide(
     )
     if call.is_submit and status != 429:
         # The server answered after reading the request: it may have created the job.
-        return _uncertain(call, f"the submit was answered with an error ({error})")
+        return _uncertain(call, f"it was answered with an error ({error})")
     reason = f"HTTP {status}" if status >= 400 else f"an error answered with HTTP {status}"
     return _transient(call, attempts, error, reason, retry_after)
 
@@ -546,8 +546,13 @@ def _add_note(error: Exception, note: str) -> None:
 
 
 def _uncertain(call: Call, reason: str) -> e.SubmissionUncertainError:
+    """A submit (or another request that may not be sent twice) that may have taken effect."""
+    if call.model_id is None:
+        return e.SubmissionUncertainError(
+            f"{call.name} was sent and {reason}; it may have taken effect and was NOT sent again"
+        )
     return e.SubmissionUncertainError(
-        reason, model_id=call.model_id, fingerprint=call.fingerprint()
+        f"the submit was sent and {reason}", model_id=call.model_id, fingerprint=call.fingerprint()
     )
 
 
@@ -608,9 +613,7 @@ def _after_exception(
         where = settings.endpoint(call.base_url)
         return _transient(call, attempts, error, f"{type(exc).__name__} to {where}")
     if call.is_submit:
-        return _uncertain(
-            call, f"the submit was sent but its answer was lost ({type(exc).__name__})"
-        )
+        return _uncertain(call, f"its answer was lost ({type(exc).__name__})")
     where = settings.endpoint(call.base_url)
     if isinstance(exc, httpx.TimeoutException):
         error = e.APITimeoutError(
