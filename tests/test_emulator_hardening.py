@@ -301,3 +301,19 @@ def test_serverless_inputs_go_through_the_same_fetcher() -> None:
             result = wait_for(ended)
     assert result["status"] == "failed"
     assert "non-public address" in json.dumps(result["error"])
+
+
+def test_a_submit_body_over_the_cap_is_413(monkeypatch: pytest.MonkeyPatch) -> None:
+    from runcomfy_client.emulator import _server
+
+    # The real cap is 64 MiB (what RunComfy's own nodes send at most); a small one here.
+    monkeypatch.setattr(_server, "MAX_BODY", 1000)
+    with Emulator(render=False, job_seconds=0) as emu:
+        response = httpx.post(
+            f"{emu.base_url}/v1/models/{FUSIONX}",
+            json={"600_prompt": "p" * 2000, "608_image": "data:,x"},
+            headers={"Authorization": f"Bearer {emu.api_key}"},
+        )
+        assert response.status_code == 413
+        assert "larger than 1000 bytes" in response.json()["error_message"]
+        assert emu.stats()["jobs"] == 0
