@@ -361,3 +361,33 @@ def test_explicit_frame_counts_and_rates_are_kept(catalog: Catalog) -> None:
         model, {**model.reading.defaults, "111_length": 141, "159_frame_rate": 24}, None
     )
     assert (plan.frames, plan.fps) == (141, 24)
+
+
+def test_a_broken_second_image_is_named(http: httpx.Client) -> None:
+    good, broken = _data_uri(png_bytes()), _data_uri(b"GIF89a but not really")
+    result = _run(http, PICTURES, {"prompt": "p", "image_urls": [good, broken]})
+    assert result["status"] == "failed"
+    assert "input image_urls[1] cannot be used" in result["error"]["error_message"]
+
+
+def test_a_video_input_lends_its_first_frame(http: httpx.Client, emu: Emulator) -> None:
+    # A video model with only a video input: the render starts from the clip's first frame.
+    import av
+    import numpy as np
+
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=8)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        pixels = np.zeros((48, 64, 3), np.uint8)
+        pixels[:, :, 1] = 220  # green
+        for _ in range(2):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")))
+        container.mux(stream.encode(None))
+    clip = emu.upload(buffer.getvalue(), "clip.mp4")
+    result = _run(http, REFERENCE, {"prompt": "p", "videos": [clip], "duration": 4})
+    assert result["status"] == "completed", result["error"]
+    with av.open(io.BytesIO(httpx.get(result["output"]["video"]).content)) as container:
+        frame = next(container.decode(video=0)).to_image().resize((1, 1))
+        r, g, b = frame.getpixel((0, 0))
+        assert g > 150 and r < 80 and b < 80

@@ -77,16 +77,16 @@ class Producer:
         resolved = {**model.reading.defaults, **payload}
         media = given_media(model, payload)
         data = await _all([self.fetcher.get(label, value, m.kind) for label, m, value in media])
-        images = [d for d, (_, m, _) in zip(data, media, strict=True) if m.kind == "image"]
-        videos = [d for d, (_, m, _) in zip(data, media, strict=True) if m.kind == "video"]
-        first = image_size(images[0]) if images else None
+        labelled = [(label, m.kind, d) for (label, m, _), d in zip(media, data, strict=True)]
+        images = [(label, d) for label, kind, d in labelled if kind == "image"]
+        videos = [(label, d) for label, kind, d in labelled if kind == "video"]
+        first = image_size(images[0][1]) if images else None
         if images and first is None:
-            label = next(label for label, m, _ in media if m.kind == "image")
-            raise JobCannotRunError(f"input {label} cannot be used: not a decodable image")
+            raise JobCannotRunError(f"input {images[0][0]} cannot be used: not a decodable image")
         plan = plan_render(model, resolved, first)
         if not self.real:
             plan = stub_plan(plan)
-        used = images or videos[:2]
+        used = [d for _, d in images or videos[:2]]
         made_from = [repr(plan), [hashlib.sha256(d).hexdigest() for d in used], self.output_bytes]
         cache_key = hashlib.sha256(json.dumps(made_from).encode()).hexdigest()
         async with self._locks.setdefault(cache_key, asyncio.Lock()):
@@ -99,7 +99,11 @@ class Producer:
         return Produced(plan.key, files)
 
     def _render(
-        self, plan: RenderPlan, images: list[bytes], videos: list[bytes], folder: Path
+        self,
+        plan: RenderPlan,
+        images: list[tuple[str, bytes]],
+        videos: list[tuple[str, bytes]],
+        folder: Path,
     ) -> dict[str, Path]:
         pictures = decode_inputs(images, videos) if plan.kind != "audio" else []
         files = render(plan, pictures, folder)

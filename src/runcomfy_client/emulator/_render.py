@@ -221,14 +221,18 @@ def render(plan: RenderPlan, images: Sequence[Any], folder: Path) -> dict[str, P
     }
 
 
-def decode_inputs(images: Sequence[bytes], videos: Sequence[bytes]) -> list[Any]:
-    """The pictures a render can use: the input images, else each input video's first frame."""
+def decode_inputs(
+    images: Sequence[tuple[str, bytes]], videos: Sequence[tuple[str, bytes]]
+) -> list[Any]:
+    """The pictures a render can use: the input images, else the first frame of the first two
+    input videos. Each input comes with its label, which a failure names."""
     from ._media import decode_image, first_frame
 
-    try:
-        decoded = [decode_image(data) for data in images]
-        if not decoded:
-            decoded = [first_frame(data) for data in videos[:2]]
-    except ValueError as exc:
-        raise JobCannotRunError(f"an input cannot be used: {exc}") from None
+    decode = decode_image if images else first_frame
+    decoded = []
+    for label, data in images or videos[:2]:
+        try:
+            decoded.append(decode(data))
+        except ValueError as exc:
+            raise JobCannotRunError(f"input {label} cannot be used: {exc}") from None
     return decoded
