@@ -896,3 +896,32 @@ def test_a_proxy_from_the_environment_is_honoured(
     [path] = fetch(mode_, origin, tmp_path)
     assert path.read_bytes() == PAYLOAD
     assert [r.path for r in server.requests] == [origin]
+
+
+@pytest.mark.parametrize("mode_", ["httpx", "async-httpx"])
+def test_a_transport_passed_in_resolves_names_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode_: str
+) -> None:
+    # A mock, a proxy or a socket file: no lookup of ours; an address in the URL is still checked.
+    import socket
+
+    looked_up: list[Any] = []
+    real = socket.getaddrinfo
+    monkeypatch.setattr(
+        socket, "getaddrinfo", lambda *a, **k: looked_up.append(a[0]) or real(*a, **k)
+    )
+
+    def answer_(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=PAYLOAD)
+
+    transport: Any = httpx.MockTransport(answer_)
+    http: Any = (
+        httpx.AsyncClient(transport=transport)
+        if mode_.startswith("async")
+        else httpx.Client(transport=transport)
+    )
+    [path] = fetch(mode_, "https://cdn.test/v.mp4", tmp_path, base_url=REMOTE, http_client=http)
+    assert path.read_bytes() == PAYLOAD
+    assert looked_up == []
+    with pytest.raises(DownloadError, match=r"10\.0\.0\.1, a private address"):
+        fetch(mode_, "https://10.0.0.1/v.mp4", tmp_path, base_url=REMOTE, http_client=http)

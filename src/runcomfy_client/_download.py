@@ -9,9 +9,10 @@ the temporary name) lives in ``_download_flow.Transfer``; where a file may come 
   runs it in a thread of its own (a cancel cuts the connection and waits for the thread to
   remove its partial file); progress callbacks still run on the event loop;
 - otherwise httpx, through the client's ``httpx.Client``/``AsyncClient``, so a client passed
-  in keeps its transport, proxies and certificates. The host's addresses are checked before
-  anything is sent, and the connected peer once more when the connection is the client's own
-  and not proxied (a transport passed in may be a proxy or a mock: its peer is not the host).
+  in keeps its transport, proxies and certificates. When the connection is the client's own
+  and not proxied, the host's addresses are checked before anything is sent and the connected
+  peer once more; a transport passed in, or a proxy, resolves names itself (it may be a mock,
+  or the only way to the host), so then only an address written in the URL is checked.
 
 No path sends the API key: a request carries the transfer's headers only, and any
 ``Authorization`` or ``Cookie`` default of a client passed in is removed.
@@ -170,18 +171,19 @@ def _fast_attempt() -> Callable[[Transfer], None]:
 def _httpx_attempt(http: httpx.Client, job: DownloadJob) -> Callable[[Transfer], None]:
     def attempt(transfer: Transfer) -> None:
         strict = job.peer_checked(transfer.target.url)
-        try:
+        if strict:
             transfer.check_addresses(resolve(transfer.target))
-        except socket.gaierror:
-            if strict:
-                raise
+        else:
+            transfer.check_literal()
         response = http.send(_request(http, transfer), stream=True, follow_redirects=False)
         timer = cut_when_due(socket_of(response), transfer.remaining())
         try:
             if strict:
                 _check_peer(transfer, response)
             if transfer.head(response.status_code, response.headers):
-                for chunk in response.iter_raw():
+                # An answer built with its content (a mock transport's) is already read.
+                chunks = [response.content] if response.is_stream_consumed else response.iter_raw()
+                for chunk in chunks:
                     transfer.body(chunk)
                 transfer.end()
         finally:
@@ -255,21 +257,23 @@ async def _attempt_async(http: httpx.AsyncClient, job: DownloadJob, transfer: Tr
 
     target = transfer.target
     strict = job.peer_checked(target.url)
-    try:
+    if strict:
         infos = await asyncio.get_running_loop().getaddrinfo(
             target.host, target.port, type=socket.SOCK_STREAM
         )
         transfer.check_addresses(addresses_of(infos))
-    except socket.gaierror:
-        if strict:
-            raise
+    else:
+        transfer.check_literal()
     response = await http.send(_request(http, transfer), stream=True, follow_redirects=False)
     try:
         if strict:
             _check_peer(transfer, response)
         if transfer.head(response.status_code, response.headers):
-            async for chunk in response.aiter_raw():
-                transfer.body(chunk)
+            if response.is_stream_consumed:  # built with its content (a mock transport's)
+                transfer.body(response.content)
+            else:
+                async for chunk in response.aiter_raw():
+                    transfer.body(chunk)
             transfer.end()
     finally:
         await response.aclose()

@@ -41,6 +41,7 @@ from ._download_policy import (
     DownloadPolicy,
     check_address,
     check_addresses,
+    check_literal,
     check_url,
 )
 from ._errors import DownloadError
@@ -233,6 +234,10 @@ class Transfer:
     def check_addresses(self, addresses: Sequence[Address]) -> list[Address]:
         """The resolved addresses of the current hop, if every one is allowed."""
         return check_addresses(addresses, self.target, self.policy, local=self.local)
+
+    def check_literal(self) -> None:
+        """Check the current hop's host when the URL itself says its address (no lookup)."""
+        check_literal(self.target, self.policy, local=self.local)
 
     def check_peer(self, ip: str) -> None:
         """The address actually connected to must be allowed too (DNS may have changed)."""

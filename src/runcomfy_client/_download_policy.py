@@ -236,6 +236,18 @@ def check_address(ip: str, target: Target, policy: DownloadPolicy, *, local: boo
         )
 
 
+def check_literal(target: Target, policy: DownloadPolicy, *, local: bool) -> None:
+    """Check ``target`` without a lookup: an IP address in the URL, or a loopback name."""
+    host = target.host.split("%", 1)[0]
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if is_loopback(host):
+            check_address("127.0.0.1", target, policy, local=local)
+        return
+    check_address(host, target, policy, local=local)
+
+
 def resolve(target: Target) -> list[Address]:
     """Every address ``target``'s host resolves to (blocking: the system resolver)."""
     return addresses_of(socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM))
