@@ -114,6 +114,8 @@ def test_every_model_is_added(registry: Registry) -> None:
 
 @pytest.mark.parametrize("model_id", MODELS)
 def test_describe_json_reads_the_dialect(model_id: str, folder: Path, registry: Registry) -> None:
+    text = _cli(["--schemas", str(folder), "describe", model_id])
+    assert f"makes: {KINDS[model_id]}, answered as" in text.stdout, text.stdout
     result = _cli(["--schemas", str(folder), "describe", model_id, "--json"])
     assert result.exit_code == 0, result.stderr
     described = {f["wire_key"]: f for f in json.loads(result.stdout)}

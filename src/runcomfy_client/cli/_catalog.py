@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .._dialect import describe_count, describe_range, show_value
+from .._output_kind import output_rule
 from .._registry import MISSING, Field, ModelSchema
 from ._app import cli, echo_json, registry_from
 
@@ -138,6 +139,8 @@ def describe_command(ctx: click.Context, model_id: str, as_json: bool) -> None:
         echo_json([field_record(f) for f in model.fields])
         return
     click.echo(f"{model.model_id}  ({model.path})")
+    made = output_rule(model.model_id, input_schema=model.raw, output_schema=model.output_schema)
+    click.echo(f"makes: {made.kind}, answered as {made.key!r} ({made.reason})")
     for heading, group in (("required", True), ("optional", False)):
         chosen = [f for f in model.fields if f.required == group]
         if not chosen:
