@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from runcomfy_client import InputValidationError, Registry, SchemaError
 from runcomfy_client._registry import model_from_schema
@@ -247,3 +249,96 @@ def test_a_schema_file_whose_name_is_not_a_model_id_is_refused_by_the_registry(
     with pytest.raises(SchemaError, match="not a usable model id"):
         registry.get("acme/bell\x07")
     assert model_from_schema("minimax/Hailuo Video 01 Live", {"type": "object", "properties": {}})
+
+
+# -- fuzzing: hostile structure never escapes as anything but SchemaError ---------------------
+
+
+_refs = st.sampled_from(
+    [
+        "#",
+        "#/",
+        "#/properties",
+        "#/$defs/a",
+        "#/$defs/b",
+        "#/properties/x",
+        "#a",
+        "http://x/y",
+        "",
+        "#/%24defs/a",
+    ]
+)
+_schemas = st.recursive(
+    st.one_of(st.booleans(), st.none(), st.integers(), st.text(max_size=5)),
+    lambda children: st.one_of(
+        st.lists(children, max_size=3),
+        st.dictionaries(
+            st.sampled_from(
+                [
+                    "$ref",
+                    "type",
+                    "allOf",
+                    "not",
+                    "items",
+                    "$defs",
+                    "a",
+                    "b",
+                    "x",
+                    "properties",
+                    "$anchor",
+                ]
+            ),
+            st.one_of(children, _refs),
+            max_size=4,
+        ),
+    ),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_schemas)
+def test_any_structure_loads_or_is_refused_as_a_schema_error(body: Any) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"x": body},
+        "$defs": {"a": body, "b": {"$ref": "#/$defs/a"}},
+    }
+    try:
+        model = model_from_schema("acme/fuzz", schema)
+    except SchemaError:
+        return
+    # What loads validates without recursing for ever or fetching anything.
+    _, problems = model.validator.check({"x": [1, {"a": "b"}]})
+    assert all(p.message for p in problems)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.one_of(
+            st.text(max_size=30),
+            st.sampled_from(
+                [
+                    "--url https://model-api.runcomfy.net/v1/models/a/b \\\n",
+                    "--url https://model-api.runcomfy.net/v1/models/",
+                    "--data '{",
+                    "\n{",
+                    '"type": "object", "properties": {',
+                    "}",
+                    "\n",
+                    '"output": {',
+                ]
+            ),
+        ),
+        max_size=30,
+    )
+)
+def test_any_page_text_gives_a_page_or_a_schema_error(parts: list[str]) -> None:
+    from runcomfy_client._pages import parse_api_page
+
+    try:
+        page = parse_api_page("".join(parts))
+    except SchemaError:
+        return
+    assert page.input_schema["type"] == "object"
