@@ -291,3 +291,100 @@ def test_library_form_yields_results_as_they_complete(
     for n in (1, 2, 3):
         states = [s for line, s in seen if line == n]
         assert states == ["submitting", "submitted", "completed", "downloaded"]
+
+
+# -- one poisoned job fails its own line, never the batch (issue 16 item 3) -------------------
+
+POISON = b'{"request_id": "x", "status": "in_queue", "queue_position": 1' + b"0" * 5000 + b"}"
+
+
+class _Poisoner(httpx.AsyncBaseTransport):
+    """Passes everything to the emulator, except the status and result answers of the jobs
+    whose prompt says "poison": those come back hostile."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.poisoned: set[str] = set()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        path = request.url.path
+        if request.method == "POST" and b"poison" in request.content:
+            await response.aread()
+            self.poisoned.add(json.loads(response.content)["request_id"])
+            return httpx.Response(response.status_code, content=response.content)
+        if any(f"/{rid}/" in path for rid in self.poisoned) and path.endswith(
+            ("/status", "/result")
+        ):
+            await response.aread()
+            return httpx.Response(200, content=POISON)
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def _run_library_batch(
+    emulator: Emulator, image: str, tmp_path: Path, prompts: list[str]
+) -> list[Any]:
+    lines, problems = check_batch(
+        [json.dumps({"model": FUSIONX, "prompt": p, "image": image}) for p in prompts],
+        registry=Client(api_key="x").registry,
+    )
+    assert problems == []
+    batch = Batch(lines, tmp_path / "out", concurrency=4)
+
+    async def main() -> list[Any]:
+        http = httpx.AsyncClient(transport=_Poisoner())
+        async with AsyncClient(
+            base_url=emulator.base_url,
+            api_key=emulator.api_key,
+            http_client=http,
+            outage_budget=0.2,
+        ) as client:
+            results = [r async for r in batch.run(client)]
+        await http.aclose()
+        return results
+
+    return asyncio.run(main())
+
+
+def test_a_poisoned_job_fails_its_own_line_never_the_batch(
+    emulator: Emulator, image: str, tmp_path: Path
+) -> None:
+    prompts = ["fine 1", "poison", "fine 2", "fine 3"]
+    results = {r.line: r for r in _run_library_batch(emulator, image, tmp_path, prompts)}
+    assert [results[n].state for n in (1, 3, 4)] == ["downloaded"] * 3
+    assert results[2].state == "submitted"  # re-attached by a later run, never resubmitted
+    assert "outside this client's limits" in (results[2].error or "")
+
+
+def test_an_unforeseen_error_in_one_line_is_recorded_on_that_line(
+    emulator: Emulator, image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import runcomfy_client._client as client_module
+
+    real = client_module.parse_status
+
+    def fragile(body: Any, request_id: str) -> Any:
+        if request_id in poisoned:
+            raise RecursionError("maximum recursion depth exceeded (a bug this test plants)")
+        return real(body, request_id)
+
+    poisoned: set[str] = set()
+    monkeypatch.setattr(client_module, "parse_status", fragile)
+    original = _Poisoner.handle_async_request
+
+    async def spy(self: _Poisoner, request: httpx.Request) -> httpx.Response:
+        response = await original(self, request)
+        poisoned.update(self.poisoned)
+        self.poisoned.clear()  # answers pass untouched: the planted bug does the harm
+        return response
+
+    monkeypatch.setattr(_Poisoner, "handle_async_request", spy)
+    results = {
+        r.line: r for r in _run_library_batch(emulator, image, tmp_path, ["ok", "poison", "ok 2"])
+    }
+    assert results[1].state == results[3].state == "downloaded"
+    assert results[2].state == "submitted"
+    assert "could not be handled: RecursionError" in (results[2].error or "")

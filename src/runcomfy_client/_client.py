@@ -139,6 +139,8 @@ class _Common:
     ) -> None:
         if max_retries is not None:
             retry = replace(retry or RetryPolicy(), max_retries=max_retries)
+        if outage_budget is None and retry is None:
+            outage_budget = p.outage_budget_from_env()
         if outage_budget is not None:
             retry = replace(retry or RetryPolicy(), outage_budget=outage_budget)
         self._settings = p.Settings.resolve(api_key, base_url, timeout, retry, submit_timeout)

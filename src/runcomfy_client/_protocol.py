@@ -91,6 +91,25 @@ def check_base_url(url: str, source: str = "base_url=") -> str:
     return url.strip().rstrip("/")
 
 
+OUTAGE_BUDGET_ENV = "RUNCOMFY_OUTAGE_BUDGET"
+
+
+def outage_budget_from_env() -> float | None:
+    """``RUNCOMFY_OUTAGE_BUDGET`` in seconds (for the CLI and scripts), or None when unset."""
+    text = os.environ.get(OUTAGE_BUDGET_ENV, "").strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not (math.isfinite(seconds) and seconds >= 0):
+        raise e.ConfigurationError(
+            f"{OUTAGE_BUDGET_ENV} must be a number of seconds (0 or more), not {text[:40]!r}"
+        )
+    return seconds
+
+
 @dataclass(frozen=True)
 class Settings:
     """A client's configuration, resolved from arguments and the environment.
