@@ -174,3 +174,14 @@ def test_the_cli_says_what_it_is_retrying_during_an_outage(
     assert result.exit_code == 0, result.output
     assert "retrying status" in result.stderr
     assert result.stdout.strip().endswith(".mp4")
+
+
+def test_a_download_is_retried_through_an_outage_not_given_up_after_a_few_tries(
+    client: Client, emu: Emulator, url: str, tmp_path: Path
+) -> None:
+    result = client.submit(INPAINT, inputs(url)).wait()
+    emu.set_faults(["outage=0+1"])
+    before = emu.stats()["faults"].get("outage", 0)
+    files = result.download(tmp_path)  # max_retries (4) failures in a row come within 0.3 s
+    assert files[0].stat().st_size > 0
+    assert emu.stats()["faults"]["outage"] - before > RETRY.max_retries + 1

@@ -232,7 +232,7 @@ def test_cut_downloads_never_land_under_the_final_name(
 
     http = httpx.Client(transport=httpx.MockTransport(answer))
     # A cut transfer is resumed after a backoff; a tiny one keeps 60 examples fast.
-    quick = RetryPolicy(backoff_base=0.001, backoff_max=0.001)
+    quick = RetryPolicy(backoff_base=0.001, backoff_max=0.001, outage_budget=0)
     client = Client(api_key="k", base_url="https://api.test", http_client=http, retry=quick)
     result = Result("r", "completed", Output.from_body({"video": "https://cdn.test/v.mp4"}))
     try:

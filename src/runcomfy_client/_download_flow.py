@@ -161,6 +161,7 @@ class Transfer:
         self._got = 0  # bytes of this answer's body so far (as sent, maybe encoded)
         self._decoder: zlib._Decompress | None = None
         self._failures = 0
+        self._failing_since: float | None = None  # when the current streak without bytes began
         self._restarts = 0
         self._high_water = 0
         self._stop = threading.Event()
@@ -467,6 +468,10 @@ class Transfer:
         progressed = self.received > self._high_water
         self._high_water = max(self._high_water, self.received)
         self._failures = 0 if progressed else self._failures + 1
+        now = self.clock()
+        if progressed or self._failing_since is None:
+            self._failing_since = now
+        failing_for = now - self._failing_since
         if restart:
             self._restarts += 1
             if self._restarts > MAX_RESTARTS:
@@ -477,10 +482,17 @@ class Transfer:
             self._use_ranges = False
             self.received = 0
             self.total = None
-        elif self.deadline is None and self._failures > self.retry.max_retries:
+        elif (
+            self.deadline is None
+            and self._failures > self.retry.max_retries
+            and failing_for >= self.retry.outage_budget
+        ):
+            # A paid job's file: given up only after max_retries failures in a row that also
+            # span the outage budget (issue 15), unless the caller's deadline says otherwise.
             raise DownloadError(
                 f"{self.label}: {reason} (gave up after {self._failures} failed "
-                f"attempt{'s' if self._failures != 1 else ''} in a row)",
+                f"attempt{'s' if self._failures != 1 else ''} in a row over {failing_for:.0f} s; "
+                f"outage budget {self.retry.outage_budget:g} s)",
                 url=self.first.shown,
             )
         self._next_attempt()
