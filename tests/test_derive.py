@@ -506,3 +506,18 @@ def test_meta_check_of_a_big_schema_still_names_the_bad_property() -> None:
     with pytest.raises(SchemaError) as caught:
         normalise({"type": "object", "properties": props})
     assert caught.value.pointer == "/properties/150_x/examples"
+
+
+def test_cli_derives_from_a_full_size_object_info(tmp_path: Path) -> None:
+    """object_info of a real install is several MB: more than a schema file may be."""
+    synthetic = _synthetic()
+    info = synthetic.object_info(1500)
+    (tmp_path / "object_info.json").write_text(json.dumps(info))
+    (tmp_path / "workflow.json").write_text(json.dumps(synthetic.workflow(info, 20)))
+    assert (tmp_path / "object_info.json").stat().st_size > 4 * 1024 * 1024
+    result = run(
+        ["schema", "derive", "--workflow", str(tmp_path / "workflow.json"), "--object-info",
+         str(tmp_path / "object_info.json"), "--name", "big", "--schemas", str(tmp_path / "s")]
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "derived deployments/big" in result.stdout

@@ -34,6 +34,8 @@ __all__ = [
     "spec_property",
 ]
 
+# A full object_info is several MB (its combos list every model file); workflows are smaller.
+MAX_COMFY_FILE_BYTES = 256 * 1024 * 1024
 WIDGET_TYPES = frozenset({"INT", "FLOAT", "BOOLEAN", "STRING", "COMBO"})
 # Upload widgets say what they load: LoadImage's combo carries {"image_upload": true}.
 _UPLOAD_FLAGS = {"image_upload": "image", "video_upload": "video", "audio_upload": "audio"}

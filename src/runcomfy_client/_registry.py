@@ -240,18 +240,17 @@ def build_fields(schema: Mapping[str, Any]) -> tuple[Field, ...]:
     return tuple(fields)
 
 
-def load_json(path: Path) -> Any:
-    """Parse a JSON file; bad JSON names the file, line and column. Files over
-    ``MAX_SCHEMA_BYTES`` are refused unread."""
+def load_json(path: Path, *, limit: int = MAX_SCHEMA_BYTES, what: str = "a schema file") -> Any:
+    """Parse a JSON file; bad JSON names the file, line and column. Files over ``limit``
+    bytes (``MAX_SCHEMA_BYTES`` for schemas) are refused unread."""
     try:
         with path.open("rb") as stream:
-            data = stream.read(MAX_SCHEMA_BYTES + 1)
+            data = stream.read(limit + 1)
     except OSError as exc:
         raise SchemaError(f"cannot read: {exc.strerror}", file=str(path)) from None
-    if len(data) > MAX_SCHEMA_BYTES:
+    if len(data) > limit:
         raise SchemaError(
-            f"larger than {MAX_SCHEMA_BYTES // (1024 * 1024)} MiB; a schema file this big is "
-            "refused unread",
+            f"larger than {limit // (1024 * 1024)} MiB; {what} this big is refused unread",
             file=str(path),
         )
     try:

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from .. import _errors as e
+from .._comfy import MAX_COMFY_FILE_BYTES
 from .._derive import DEPLOYMENTS_FOLDER, Derived, binding_path, changes, derive, read_binding
 from .._overlay import Overlay, Target, parse_targets
 from .._registry import load_json
@@ -28,7 +29,8 @@ def _targets(values: tuple[str, ...]) -> list[Target] | None:
 
 
 def _load(path: Path) -> Any:
-    return load_json(path)  # SchemaError names the file, line and column
+    """A workflow, object_info or overlay file (SchemaError names the file, line and column)."""
+    return load_json(path, limit=MAX_COMFY_FILE_BYTES, what="a ComfyUI file")
 
 
 class _Source:
@@ -188,7 +190,7 @@ def _check(
     if not path.is_file():
         click.echo(f"{path} does not exist: derive it first (without --check)", err=True)
         ctx.exit(1)
-    stored = _load(path)
+    stored = load_json(path)
     binding = read_binding(path) or {}
     if targets is None and isinstance(binding.get("expose"), list):
         targets = parse_targets(binding["expose"])
