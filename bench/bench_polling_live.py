@@ -181,17 +181,22 @@ class _Requests:
         self.status: dict[str, int] = {}
         self.result: dict[str, int] = {}
         self.last_status: dict[str, float] = {}
+        self.answering: dict[str, float] = {}  # time spent waiting for status answers
+
+    async def sent(self, request: httpx.Request) -> None:
+        request.extensions["bench_sent"] = time.time()
 
     async def hook(self, response: httpx.Response) -> None:
-        self.note(response.request.url.path)
+        self.note(response.request.url.path, response.request.extensions["bench_sent"])
 
-    def note(self, path: str) -> None:
+    def note(self, path: str, sent: float) -> None:
         parts = path.strip("/").split("/")
         if len(parts) == 4 and parts[:2] == ["v1", "requests"]:
             rid, kind = parts[2], parts[3]
             if kind == "status":
                 self.status[rid] = self.status.get(rid, 0) + 1
                 self.last_status[rid] = time.time()
+                self.answering[rid] = self.answering.get(rid, 0.0) + time.time() - sent
             elif kind == "result":
                 self.result[rid] = self.result.get(rid, 0) + 1
 
@@ -202,6 +207,7 @@ class _Requests:
             "scale": job.scale,
             "requests": self.status[rid] + self.result.get(rid, 0),
             "delay": (self.last_status[rid] - _epoch(finished_at)) * job.scale,
+            "answer": self.answering[rid] / self.status[rid],  # real seconds per status answer
         }
 
 
@@ -224,11 +230,22 @@ async def _blocker(http: httpx.AsyncClient, job: Job) -> None:
 
 
 async def _ours(plan: Plan) -> list[dict[str, Any]]:
-    from runcomfy_client import AsyncClient, PollingMemory, PollingPolicy, PollingSettings
+    from runcomfy_client import (
+        AsyncClient,
+        PollingMemory,
+        PollingPolicy,
+        PollingSettings,
+        Registry,
+    )
 
+    # One registry, its validator built before anything is timed: a new client per job stands
+    # for a new process, whose schema loading would not slow the other jobs' answers.
+    registry = Registry()
+    registry.validator(MODEL)
     counts = _Requests()
     limits = httpx.Limits(max_connections=200)
-    http = httpx.AsyncClient(event_hooks={"response": [counts.hook]}, timeout=60, limits=limits)
+    hooks = {"request": [counts.sent], "response": [counts.hook]}
+    http = httpx.AsyncClient(event_hooks=hooks, timeout=60, limits=limits)
     clients: dict[str, AsyncClient] = {}
     out: list[dict[str, Any]] = []
 
@@ -244,7 +261,9 @@ async def _ours(plan: Plan) -> list[dict[str, Any]]:
             settings = PollingSettings().scaled(1 / job.scale)
             memory = PollingMemory(job.memory) if job.memory else None
             policy = policies[job.memory] = PollingPolicy(settings, memory=memory)
-        client = AsyncClient(base_url=job.base, api_key=KEY, polling=policy, http_client=http)
+        client = AsyncClient(
+            base_url=job.base, api_key=KEY, polling=policy, http_client=http, registry=registry
+        )
         clients[job.base] = client
         return client
 
@@ -282,12 +301,14 @@ async def _loop(plan: Plan) -> list[dict[str, Any]]:
             rid = answer.json()["request_id"]
             while True:
                 await asyncio.sleep(LOOP_INTERVAL / job.scale)
+                sent = time.time()
                 status = await http.get(f"{job.base}/v1/requests/{rid}/status", headers=headers)
-                counts.note(status.request.url.path)
+                counts.note(status.request.url.path, sent)
                 if status.json()["status"] in TERMINAL:
                     break
+            sent = time.time()
             result = await http.get(f"{job.base}/v1/requests/{rid}/result", headers=headers)
-            counts.note(result.request.url.path)
+            counts.note(result.request.url.path, sent)
             out.append(counts.row(job, rid, result.json().get("finished_at")))
 
         await asyncio.gather(*(one(i, job) for i, job in enumerate(plan.jobs)))
@@ -386,6 +407,9 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "most_requests": (max(r["requests"] for r in ours), max(r["requests"] for r in loop)),
             "mean_delay": (delay_ours, delay_loop),
             "worst_delay": (max(r["delay"] for r in ours), max(r["delay"] for r in loop)),
+            "answer_ms": tuple(
+                1000 * statistics.mean(r["answer"] for r in side) for side in (ours, loop)
+            ),
             "request_ratio": req_ours / req_loop,
             "delay_ratio": delay_ours / delay_loop if delay_loop > 0 else math.inf,
             "goal_requests": 0.5 if long_and_warm else None,

@@ -74,7 +74,8 @@ def live_rows(table: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
                 f"polling, live vs a 3 s loop (emulator, time-scaled {row['scale']:g}x,"
                 f" {row['jobs']} jobs): {row['name']}",
                 f"{req:.1f} vs {req_loop:.1f} requests/job (most {most} vs {most_loop}); delay "
-                f"mean {delay:.2f} vs {delay_loop:.2f} s, worst {worst:.2f} vs {worst_loop:.2f} s",
+                f"mean {delay:.2f} vs {delay_loop:.2f} s, worst {worst:.2f} vs {worst_loop:.2f} s;"
+                f" a status answer took {row['answer_ms'][0]:.0f} vs {row['answer_ms'][1]:.0f} ms",
                 f"{row['request_ratio']:.2f}x requests, {row['delay_ratio']:.2f}x mean delay",
                 goal + ("" if row["met"] else " (MISSED)"),
             )

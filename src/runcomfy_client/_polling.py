@@ -1,21 +1,20 @@
 """How long to wait before the next status check: a pure policy, tested on its own.
 
-RunComfy's own client checks a job's status every 3 s. This policy is never busier than that
-loop: after one immediate check, its n-th next check comes only once it has slept 3n seconds in
-all since the job was submitted (or re-attached), as the loop sleeps 3 s after each answer; so
-whatever happens it makes at most one request more than the 3 s loop on the same job. Within
-that budget:
+RunComfy's own client sleeps 3 s after each status answer, then checks again. This policy is
+never busier than that loop: after one immediate check, the second comes only once it has slept
+4 s, and each next one only once it has slept 3 s more in all (time spent waiting for answers
+does not count, as it does not for the loop); so whatever it believes, it makes at most one
+request more than the loop on the same job, two thirds of one on average. Within that budget:
 
-- **queued**: back off while ``queue_position`` does not move (at most one check per interval,
-  and never more than twice the interval apart at position 0 while the queue's pace is
-  unknown); once the pace is known (seen on this job, or learned from the model's earlier
-  jobs) check about halfway to the expected start;
-- **running, model unknown** (cold): check every 3 s, as the loop would (the grid one second
-  later than the loop's);
-- **running, running time learned** (warm): check early for a fast failure, then at doubling
-  running times (3, 6, 12, 24 s ...) and densely (every ``near_end_interval``) from a margin
-  before the usual running time on; a job that outlives its model's usual time is never left
-  more than the interval between checks.
+- **queued**: back off while ``queue_position`` does not move (never more than twice the
+  interval apart at position 0 while the queue's pace is unknown); once the pace is known (seen
+  on this job, or learned from the model's earlier jobs) check about halfway to the expected
+  start, but never leave a job of a short model longer than it usually runs;
+- **running, model unknown** (cold): check every 3 s, as the loop would;
+- **running, running time learned** (warm): a check 6 s in (a fast failure), one at half the
+  usual time (a model that got much faster), then gaps as long as the chance of the job ending
+  inside them allows: long far from its usual end, ``near_end_interval`` around it; a job that
+  outlives its model's usual time is never left more than the interval between checks.
 
 What it learns (running times and queue pace per model) lives in a :class:`PollingMemory`,
 which a client keeps in the user's cache folder so the next process starts warm. It never gives
@@ -51,9 +50,9 @@ class PollingSettings:
     interval: float = 3.0
     """The fixed loop the policy never out-polls: at most one check per interval on average."""
     first_interval: float = 4.0
-    """After the immediate first check, the earliest the second may come. A little after the
-    fixed loop's first, so that on average the policy makes two thirds of a request more than
-    the loop at most, not a whole one."""
+    """Slept before the second check at the earliest (the first is immediate). A little after
+    the fixed loop's first, so that on average the policy makes two thirds of a request more
+    than the loop at most, not a whole one."""
     near_end_interval: float = 2.0
     """Between checks around a warm model's usual running time (mean delay about half this)."""
     max_interval: float = 60.0

@@ -80,7 +80,8 @@ def cli(
 
     Configuration: RUNCOMFY_API_KEY (also RUNCOMFY_API_TOKEN, RUNCOMFY_TOKEN, or
     --api-key-file), RUNCOMFY_BASE_URL (or --base-url), RUNCOMFY_SCHEMA_PATH; `config` shows
-    what is in use.
+    what is in use. Polling: RUNCOMFY_POLL_INTERVAL (3 s; lower it for the emulator),
+    RUNCOMFY_CACHE_DIR (where learned running times are kept), RUNCOMFY_NO_CACHE=1 (keep none).
     """
     ctx.ensure_object(dict)
     ctx.obj["schema_dirs"] = list(schema_dirs)
