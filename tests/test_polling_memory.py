@@ -292,3 +292,22 @@ def test_a_policy_given_to_a_client_keeps_its_own_memory(transport: httpx.MockTr
     ) as client:
         assert client.polling is mine
         assert mine.memory.path is None
+
+
+def test_config_shows_the_polling_pace_and_where_learning_is_kept(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from runcomfy_client.cli import cli
+
+    monkeypatch.setenv("RUNCOMFY_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("RUNCOMFY_POLL_INTERVAL")
+    env = {"RUNCOMFY_API_KEY": "k", "RUNCOMFY_BASE_URL": "https://api.test"}
+    out = CliRunner().invoke(cli, ["config", "--json"], env=env).output
+    assert json.loads(out)["polling"] == {
+        "interval": 3.0,
+        "cache": str(tmp_path / "polling.json"),
+    }
+    out = CliRunner().invoke(cli, ["config"], env={**env, "RUNCOMFY_NO_CACHE": "1"}).output
+    assert "at most every 3 s on average; learned running times kept in this process only" in out

@@ -27,6 +27,7 @@ def config_command(ctx: click.Context, as_json: bool) -> None:
     with client_from(ctx) as client:
         settings = client._settings
         retry = client.retry
+        polling = client.polling
     key = settings.api_key
     data: dict[str, Any] = {
         "api_key": {
@@ -38,6 +39,10 @@ def config_command(ctx: click.Context, as_json: bool) -> None:
         "timeouts": {"submit": settings.submit_timeout.read, "other": settings.timeout.read},
         "outage_budget": retry.outage_budget,
         "schema_path": os.environ.get("RUNCOMFY_SCHEMA_PATH") or None,
+        "polling": {
+            "interval": polling.settings.interval,
+            "cache": str(polling.memory.path) if polling.memory.path else None,
+        },
     }
     if as_json:
         echo_json(data)
@@ -53,6 +58,15 @@ def config_command(ctx: click.Context, as_json: bool) -> None:
         ),
         ("outage budget", f"{retry.outage_budget:g} s (a job's calls are retried this long)"),
         ("schema path", data["schema_path"] or "(RUNCOMFY_SCHEMA_PATH not set)"),
+        (
+            "polling",
+            f"at most every {polling.settings.interval:g} s on average; learned running times "
+            + (
+                f"kept in {polling.memory.path}"
+                if polling.memory.path
+                else "kept in this process only (RUNCOMFY_NO_CACHE, or a server on loopback)"
+            ),
+        ),
     ]
     for name, value in rows:
         click.echo(f"{name:<14}{value}")
