@@ -284,8 +284,8 @@ class Validator:
         self._by_key = {f.key: f for f in model.fields}
         self._by_name = {f.name: f for f in model.fields}
         self._required = tuple(f for f in model.fields if f.required)
-        self._media_keys = frozenset(f.key for f in model.fields if f.media and not f.media_array)
-        self._media_lists = frozenset(f.key for f in model.fields if f.media and f.media_array)
+        # Media fields by key, True for a list of media: one lookup per input on the valid path.
+        self._media_fields = {f.key: f.media_array for f in model.fields if f.media}
         self._order = {f.key: i for i, f in enumerate(model.fields)}
         self._dimension_maps: dict[str, dict[tuple[int, int], Any]] = {}
         for f in model.fields:
@@ -362,7 +362,7 @@ class Validator:
         problems: list[Problem] = []
         explained: set[str] = set()  # fields already reported: no second message from jsonschema
         by_key, by_name, dimension_maps = self._by_key, self._by_name, self._dimension_maps
-        media_keys, media_lists = self._media_keys, self._media_lists
+        media = self._media_fields
         inline: list[tuple[Field, int | None, int]] = []  # data: URIs, for the request cap
         # One pass over the inputs: map names to keys, then the checks JSON Schema cannot make
         # (NaN and infinities, which JSON cannot carry; media values that are not URLs).
@@ -380,13 +380,15 @@ class Validator:
             if isinstance(value, _MAY_HOLD_FLOATS) and _non_finite(value):
                 explained.add(key)
                 problems.append(self._non_finite_problem(f, value))
-            elif key in media_keys and isinstance(value, str) and not is_url(value):
-                problem = self._media_value(f, value, None, inline)
-                if problem is not None:
-                    explained.add(key)
-                    problems.append(problem)
-            elif key in media_lists and isinstance(value, (list, tuple)):
-                problems += self._media_list(f, value, inline)
+            elif key in media:
+                if not media[key]:
+                    if isinstance(value, str) and not is_url(value):
+                        problem = self._media_value(f, value, None, inline)
+                        if problem is not None:
+                            explained.add(key)
+                            problems.append(problem)
+                elif isinstance(value, (list, tuple)):
+                    problems += self._media_list(f, value, inline)
         for f in self._required:
             if f.key not in payload:
                 problems.append(
