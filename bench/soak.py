@@ -1,7 +1,8 @@
 """`make soak`: 2,000 jobs through the emulator with every fault kind on, about 10 % each, and a
 20 s outage (every request, downloads too, fails) in the middle of the library's part.
 
-Half from the library (one AsyncClient, 100 jobs at a time), half from the batch command, which
+Half from the library (one AsyncClient: 100 submits, then 100 jobs followed, at a time), half from
+the batch command, which
 is killed with SIGKILL twice at random moments and then run again to the end. Reported: jobs
 completed, outputs downloaded and verified by length against what the emulator serves, duplicate
 jobs created, files left half-written under their final names, and the errors the caller saw,
@@ -60,13 +61,15 @@ async def library_part(base: str, key: str, image: str, jobs: int, out: Path) ->
     errors: collections.Counter[str] = collections.Counter()
     saved: dict[str, list[Path]] = {}
     with_id = 0
-    gate = asyncio.Semaphore(100)
+    # 100 submits at a time, then 100 jobs followed at a time: the submits are done within
+    # seconds, so the outage falls on jobs that have a request id (status, result, downloads).
+    submitting, following = asyncio.Semaphore(100), asyncio.Semaphore(100)
 
     async with AsyncClient(base_url=base, api_key=key, timeout=30) as client:
 
         async def one(i: int) -> None:
             nonlocal with_id
-            async with gate:
+            async with submitting:
                 try:
                     handle = await client.submit(MODEL, {"prompt": f"library {i}", "image": image})
                 except SubmissionUncertainError:
@@ -76,7 +79,8 @@ async def library_part(base: str, key: str, image: str, jobs: int, out: Path) ->
                     errors[f"submit: {type(exc).__name__}"] += 1
                     outcomes["submit refused (nothing created)"] += 1
                     return
-                with_id += 1
+            with_id += 1
+            async with following:
                 try:
                     result = await handle.wait(timeout=600)
                     files = await client.download(result, out / f"job-{i}")
