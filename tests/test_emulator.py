@@ -374,7 +374,7 @@ def test_cli_emulator_hosts_schemas_from_flag_and_env(tmp_path: Path) -> None:
         listed = httpx.get(
             f"{base}/v1/models", headers={"Authorization": "Bearer emulator-key"}
         ).json()
-        kinds = {m["model_id"]: m["category"] for m in listed["models"]}
+        kinds = {m["model_id"]: m["categories"][-1] for m in listed["models"]}
         assert kinds["acme/from-flag/text-to-image"] == "image"
         assert kinds["acme/from-env/text-to-speech"] == "audio"
         assert FUSIONX in kinds  # the bundled schemas too

@@ -3,7 +3,8 @@
 Every module of the emulator package, and everything they import from runcomfy_client in
 turn, is read for its imports; none may reach the client's validation, naming, dialect,
 registry, protocol or client modules. The only client modules it may use are pure and shared
-on purpose: the output kind rule (also behind ``describe``) and where schema files live.
+on purpose: the output kind rule (also behind ``describe``), where schema files live, and the
+sidecar file format (a JSON object beside a schema, read without judging anything).
 """
 
 from __future__ import annotations
@@ -17,7 +18,11 @@ PACKAGE = Path(runcomfy_client.__file__).parent
 # The pytest plugin hands out clients pointed at the emulator: it is the one place allowed
 # to import the client, and the server never imports it.
 EXEMPT = {"runcomfy_client.emulator.pytest_plugin"}
-ALLOWED = {"runcomfy_client._output_kind", "runcomfy_client._schema_files"}
+ALLOWED = {
+    "runcomfy_client._output_kind",
+    "runcomfy_client._schema_files",
+    "runcomfy_client._sidecar",
+}
 
 
 def _module_file(name: str) -> Path | None:

@@ -34,8 +34,10 @@ from ._deployments import serverless_base_url as resolve_serverless_base_url
 from ._download import DownloadJob, ProgressCallback, download_async, download_sync, plan_targets
 from ._download_policy import DownloadPolicy
 from ._errors import DeadlineExceededError, JobError
+from ._model_info import ModelInfo
 from ._polling import PollingPolicy, default_policy
 from ._registry import ModelSchema, Registry
+from ._remote_catalog import CatalogPager, CatalogQuery, categories_call, parse_categories
 from ._retry import Attempts, Deadline, RetryNotice, RetryPolicy, parse_retry_after
 from ._types import CancelOutcome, JobStatus, Result, parse_status
 from ._waiting import StatusCallback, Waiter, terminal_error
@@ -638,6 +640,42 @@ class Client(_Common):
         """The API's description of one model, including its published ``input_schema``."""
         return dict(self._send(p.model_call(model_id)))
 
+    # -- the catalog -------------------------------------------------------------------------
+
+    def catalog(
+        self,
+        *,
+        search: str | None = None,
+        category: str | None = None,
+        kind: str | None = None,
+        include_schema: bool = False,
+        limit: int | None = None,
+        page_size: int = CatalogQuery.page_size,
+    ) -> Iterator[ModelInfo]:
+        """Every model the API publishes (or those matching the filters), page by page.
+
+        Records are typed (:class:`ModelInfo`: display name, categories, price ...);
+        ``include_schema=True`` adds each one's ``input_schema``. ``limit`` caps the records.
+        """
+        query = CatalogQuery(search, category, kind, include_schema, limit, page_size)
+        pager = CatalogPager(query)
+        while (call := pager.next_call()) is not None:
+            yield from pager.take(self._send(call))
+
+    def model_info(self, model_id: str) -> ModelInfo:
+        """One model's catalog record, with its published ``input_schema``."""
+        return _info_of(model_id, self._send(p.model_call(model_id)))
+
+    def categories(self) -> list[str]:
+        """The catalog's categories (``image``, ``video`` ...), as the API lists them."""
+        return parse_categories(self._send(categories_call()))
+
+
+def _info_of(model_id: str, body: Mapping[str, Any]) -> ModelInfo:
+    """A one-model answer as a record (an answer without its own id is the model asked for)."""
+    record = body if "model_id" in body else {**body, "model_id": model_id}
+    return ModelInfo.from_record(record, source=f"GET /v1/models/{model_id}")
+
 
 def _with_files(result: _R, files: list[Path]) -> _R:
     from dataclasses import replace
@@ -954,3 +992,26 @@ class AsyncClient(_Common):
 
     async def fetch_model(self, model_id: str) -> Any:
         return dict(await self._send(p.model_call(model_id)))
+
+    async def catalog(
+        self,
+        *,
+        search: str | None = None,
+        category: str | None = None,
+        kind: str | None = None,
+        include_schema: bool = False,
+        limit: int | None = None,
+        page_size: int = CatalogQuery.page_size,
+    ) -> AsyncIterator[ModelInfo]:
+        """:meth:`Client.catalog`, awaited: ``async for info in client.catalog(): ...``."""
+        query = CatalogQuery(search, category, kind, include_schema, limit, page_size)
+        pager = CatalogPager(query)
+        while (call := pager.next_call()) is not None:
+            for info in pager.take(await self._send(call)):
+                yield info
+
+    async def model_info(self, model_id: str) -> ModelInfo:
+        return _info_of(model_id, await self._send(p.model_call(model_id)))
+
+    async def categories(self) -> list[str]:
+        return parse_categories(await self._send(categories_call()))

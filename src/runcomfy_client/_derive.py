@@ -7,9 +7,10 @@ value as its default and a title from the node's title and the input name. The s
 goes through the registry, the dialect, the naming rule and the validator unchanged: there is
 one engine, and a derived schema is just another file in a schema folder.
 
-Beside the schema, a binding (``<name>.deployment.json``) records the deployment id, what the
-schema was derived from (fingerprints) and how (expose list, overlay), so ``--check`` can tell
-when the deployed workflow changed.
+Beside the schema, its sidecar (``<name>.info.json``, the one sidecar format of ``_sidecar``)
+holds ``kind: "deployment"`` and the binding: the deployment id, what the schema was derived
+from (fingerprints) and how (expose list, overlay), so ``--check`` can tell when the deployed
+workflow changed.
 """
 
 from __future__ import annotations
@@ -35,13 +36,14 @@ from ._comfy import (
 )
 from ._dialect import LintWarning, describe_range, number_text
 from ._errors import SchemaError
+from ._model_info import ModelInfo
 from ._naming import closest
 from ._overlay import FieldOverlay, Fuse, Overlay, Target
-from ._registry import BINDING_SUFFIX, ModelSchema, model_from_schema
+from ._registry import ModelSchema, model_from_schema
+from ._sidecar import SidecarError, read_sidecar, sidecar_path, sidecar_text
 from ._version import __version__
 
 __all__ = [
-    "BINDING_SUFFIX",
     "DEPLOYMENTS_FOLDER",
     "Derived",
     "binding_path",
@@ -67,26 +69,41 @@ class Derived:
     def schema_text(self) -> str:
         return json.dumps(self.schema, indent=2, ensure_ascii=False) + "\n"
 
+    def info(self) -> ModelInfo:
+        """The schema's sidecar: a deployment, named by its title, making what its outputs do."""
+        kinds = {o["kind"] for o in self.binding.get("outputs", [])} - {"other"}
+        kind = kinds.pop() if len(kinds) == 1 else None
+        deployment = {k: v for k, v in self.binding.items() if k != "model_id"}
+        return ModelInfo(
+            self.model_id,
+            display_name=self.schema.get("title"),
+            categories=(kind,) if kind else (),
+            kind="deployment",
+            output_kind=kind,
+            deployment=deployment,
+        )
+
     def binding_text(self) -> str:
-        return json.dumps(self.binding, indent=2, ensure_ascii=False) + "\n"
+        """The sidecar file's content (see ``_sidecar``)."""
+        return sidecar_text(self.info().sidecar())
 
 
 def binding_path(schema_path: Path) -> Path:
-    """``.../deployments/<name>.json`` -> ``.../deployments/<name>.deployment.json``."""
-    return schema_path.with_name(schema_path.name[: -len(".json")] + BINDING_SUFFIX)
+    """Where a derived schema's binding is kept: its sidecar, ``<name>.info.json``."""
+    return sidecar_path(schema_path)
 
 
 def read_binding(schema_path: Path) -> dict[str, Any] | None:
-    """The binding beside a derived schema, or None for a schema that has none."""
-    path = binding_path(schema_path)
-    if not path.is_file():
+    """The binding beside a derived schema (its sidecar's ``deployment`` with the model id),
+    or None for a schema that has none."""
+    try:
+        data = read_sidecar(schema_path)
+    except SidecarError as exc:
+        raise SchemaError(f"its sidecar is unusable: {exc.reason}", file=str(exc.file)) from None
+    deployment = data.get("deployment") if data is not None else None
+    if data is None or not isinstance(deployment, dict):
         return None
-    from ._registry import load_json
-
-    data = load_json(path)
-    if not isinstance(data, dict):
-        raise SchemaError("a deployment binding must be a JSON object", file=str(path))
-    return data
+    return {"model_id": data.get("model_id"), **deployment}
 
 
 def _humanise(name: str) -> str:

@@ -3,6 +3,9 @@
 Pure and dependency-free (standard library only), so the client's ``describe`` and the
 emulator, which must not share the client's schema reading, both use it. In order:
 
+0. **The model's catalog record** (its sidecar, see ``_sidecar``): its ``output_kind``, else its
+   last category, when that is image, video or audio (the catalog's last category names what
+   the model makes).
 1. **The Output schema**, when it names one kind only: the model's own ``<id>.output.json``
    (or a folder's ``_output.json``) whose keys are among ``image``/``images``,
    ``video``/``videos``, ``audio``/``audios`` of a single kind. The usual published Output
@@ -67,9 +70,15 @@ def output_rule(
     *,
     input_schema: Mapping[str, object] | None = None,
     output_schema: Mapping[str, object] | None = None,
+    record: Mapping[str, object] | None = None,
 ) -> OutputRule:
     """The output kind of ``model_id`` by the rule in this module's docstring."""
     named = _kinds_named(output_schema)
+    stated = _kind_from_record(record)
+    if stated is not None:
+        kind, reason = stated
+        keys = named.get(kind, set())
+        return OutputRule(kind, kind + "s" if keys == {kind + "s"} else kind, reason)
     if len(named) == 1:
         kind, keys = next(iter(named.items()))
         plural = keys == {kind + "s"}
@@ -79,6 +88,19 @@ def output_rule(
     if found is not None:
         return OutputRule(found[0], found[0], found[1])
     return OutputRule("video", "video", "nothing names a kind: video by default")
+
+
+def _kind_from_record(record: Mapping[str, object] | None) -> tuple[OutputKind, str] | None:
+    if not record:
+        return None
+    stated = record.get("output_kind")
+    if isinstance(stated, str) and stated in ("image", "video", "audio"):
+        return _KIND_WORDS[stated], f"its catalog record says {stated!r}"
+    categories = record.get("categories")
+    last = categories[-1] if isinstance(categories, list) and categories else None
+    if isinstance(last, str) and last.lower() in ("image", "video", "audio"):
+        return _KIND_WORDS[last.lower()], f"its last catalog category is {last.lower()!r}"
+    return None
 
 
 def _kinds_named(output_schema: Mapping[str, object] | None) -> dict[OutputKind, set[str]]:

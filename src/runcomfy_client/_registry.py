@@ -7,8 +7,9 @@ one id are an error naming both.
 
 Besides model files a folder may hold output schemas: ``_output.json`` at its root is the
 default for every model, and ``<id>.output.json`` beside a model's file is that model's own.
-A schema derived from a workflow has ``<id>.deployment.json`` beside it (its deployment).
-Files whose name starts with ``_`` are never models.
+``<id>.info.json`` beside it is its sidecar (``ModelSchema.info``): the catalog record that
+``schema sync`` fetched (display name, categories, price), or the deployment a schema derived
+from a workflow calls. Files whose name starts with ``_`` are never models.
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ from ._dialect import (
 )
 from ._errors import DuplicateModelError, SchemaError, UnknownModelError
 from ._model_ids import check_model_id
+from ._model_info import ModelInfo
 from ._naming import assign_names, closest
 from ._schema_files import (  # where schema files live: shared with the emulator
-    BINDING_SUFFIX,
+    INFO_SUFFIX,
     OUTPUT_SUFFIX,
     bundled_schema_dir,
     env_schema_dirs,
@@ -44,12 +46,13 @@ from ._schema_files import (  # where schema files live: shared with the emulato
 )
 from ._schema_files import scan as _scan
 from ._schema_limits import MAX_SCHEMA_BYTES
+from ._sidecar import SidecarError, read_sidecar
 
 if TYPE_CHECKING:
     from ._validation import Validator
 
 __all__ = [
-    "BINDING_SUFFIX",
+    "INFO_SUFFIX",
     "OUTPUT_SUFFIX",
     "Field",
     "ModelSchema",
@@ -147,6 +150,8 @@ class ModelSchema:
     output_schema: Mapping[str, Any] = field(repr=False)
     warnings: tuple[LintWarning, ...] = ()
     bundled: bool = False
+    info: ModelInfo | None = field(default=None, compare=False)
+    """The model's sidecar (``<id>.info.json``): catalog record, price; None when it has none."""
 
     @property
     def title(self) -> str | None:
@@ -282,6 +287,7 @@ def model_from_schema(
     path: Path | None = None,
     output_schema: Mapping[str, Any] | None = None,
     bundled: bool = False,
+    info: ModelInfo | None = None,
 ) -> ModelSchema:
     """Normalise, lint and describe one model's schema."""
     file = str(path) if path else None
@@ -296,6 +302,7 @@ def model_from_schema(
         output_schema=output_schema or DEFAULT_OUTPUT_SCHEMA,
         warnings=tuple(lint(schema, file=file)),
         bundled=bundled,
+        info=info,
     )
 
 
@@ -319,6 +326,15 @@ def _output_from_file(path: Path) -> Mapping[str, Any]:
     if not isinstance(data, dict) or not isinstance(data.get("properties"), dict):
         raise SchemaError("an output schema needs a 'properties' object", file=str(path))
     return data
+
+
+def load_info(model_id: str, schema_file: Path) -> ModelInfo | None:
+    """The sidecar beside ``schema_file`` as a :class:`ModelInfo`; None when it has none."""
+    try:
+        data = read_sidecar(schema_file)
+    except SidecarError as exc:
+        raise SchemaError(f"its sidecar is unusable: {exc.reason}", file=str(exc.file)) from None
+    return None if data is None else ModelInfo.from_sidecar(data, model_id=model_id)
 
 
 @dataclass(frozen=True)
@@ -417,6 +433,7 @@ class Registry:
                     path=src.path,
                     output_schema=self._output_schema(src),
                     bundled=src.bundled,
+                    info=load_info(src.model_id, src.path),
                 )
                 self._models[src.model_id] = model
             return model

@@ -8,8 +8,9 @@ independent reading of the API) hosts exactly the folders the client reads:
 - A model's id is its file's path below the folder, without ``.json``. Files and folders whose
   name starts with ``_`` or ``.`` are never models.
 - ``<id>.output.json`` beside a model's file is its Output schema; ``_output.json`` at a
-  folder's root is the default for the models that have none. ``<id>.deployment.json``
-  beside a schema derived from a workflow says which deployment it calls (see ``_derive``).
+  folder's root is the default for the models that have none. ``<id>.info.json`` beside a
+  model's file is its sidecar: its catalog record, or the deployment a derived schema calls
+  (see ``_sidecar``).
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from ._sidecar import INFO_SUFFIX
+
 __all__ = [
-    "BINDING_SUFFIX",
     "FOLDER_OUTPUT_NAME",
+    "INFO_SUFFIX",
     "OUTPUT_SUFFIX",
     "SCHEMA_PATH_ENV",
     "bundled_schema_dir",
@@ -32,7 +35,6 @@ __all__ = [
 
 SCHEMA_PATH_ENV = "RUNCOMFY_SCHEMA_PATH"
 OUTPUT_SUFFIX = ".output.json"
-BINDING_SUFFIX = ".deployment.json"
 FOLDER_OUTPUT_NAME = "_output.json"
 
 
@@ -61,7 +63,7 @@ def scan(folder: Path) -> list[tuple[str, Path]]:
         rel = path.relative_to(folder)
         if any(part.startswith(("_", ".")) for part in rel.parts):
             continue
-        if path.name.endswith((OUTPUT_SUFFIX, BINDING_SUFFIX)) or not path.is_file():
+        if path.name.endswith((OUTPUT_SUFFIX, INFO_SUFFIX)) or not path.is_file():
             continue
         found.append((rel.with_suffix("").as_posix(), path))
     return found

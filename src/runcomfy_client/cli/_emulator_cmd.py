@@ -86,6 +86,20 @@ from ._app import cli
     show_default=True,
     help="Seconds one input may take to fetch, in all.",
 )
+@click.option(
+    "--catalog",
+    "catalog_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Serve this catalog instead of the schema folders: a JSON list of model records "
+    "(model_id, display_name, categories, kind, base_price_usd, price_unit, pricing_note, "
+    "input_schema), read again whenever the file is replaced.",
+)
+@click.option(
+    "--balance",
+    type=click.FloatRange(0),
+    metavar="USD",
+    help="The account's balance: once jobs have cost this much, submits answer HTTP 402.",
+)
 @click.pass_context
 def emulator_command(
     ctx: click.Context,
@@ -103,10 +117,13 @@ def emulator_command(
     output_bytes: int | None,
     allow_private_inputs: bool,
     fetch_timeout: float,
+    catalog_file: str | None,
+    balance: float | None,
 ) -> None:
     """Serve a local emulator of the RunComfy Model API (and Serverless API) until interrupted.
 
-    It hosts the models of --schemas, RUNCOMFY_SCHEMA_PATH and the bundled schemas.
+    It hosts the models of --schemas, RUNCOMFY_SCHEMA_PATH and the bundled schemas (or those
+    of --catalog), listing each with its sidecar's record: display name, categories, price.
     """
     try:
         from ..emulator import Emulator, check_answers, parse_deployment_spec, parse_fault
@@ -145,6 +162,8 @@ def emulator_command(
             schema_dirs=root.get("schema_dirs", ()),
             deployments=served,
             answers=switches,
+            catalog_file=catalog_file,
+            balance=balance,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

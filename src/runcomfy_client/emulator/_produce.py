@@ -30,6 +30,8 @@ class Produced:
     key: str
     """The output key of the answer (``video``, ``images`` ...)."""
     files: dict[str, Path]
+    seconds: float = 0.0
+    """The length of clip the job asked for (what a price per second charges)."""
 
 
 def given_media(
@@ -84,6 +86,7 @@ class Producer:
         if images and first is None:
             raise JobCannotRunError(f"input {images[0][0]} cannot be used: not a decodable image")
         plan = plan_render(model, resolved, first)
+        asked = plan.seconds if plan.kind != "image" else 0.0
         if not self.real:
             plan = stub_plan(plan)
         used = [d for _, d in images or videos[:2]]
@@ -96,7 +99,7 @@ class Producer:
                 folder.mkdir(parents=True, exist_ok=True)
                 files = await asyncio.to_thread(self._render, plan, images, videos, folder)
                 self._renders[cache_key] = files
-        return Produced(plan.key, files)
+        return Produced(plan.key, files, asked)
 
     def _render(
         self,

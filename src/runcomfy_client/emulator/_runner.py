@@ -45,6 +45,13 @@ class Emulator:
     ``answers`` turns on answer switches (``"succeeded"``, ``"canceled"``, ``"null_errors"``,
     ``"cancellation_requested"``, ``"detail_lists"``): the other spellings RunComfy's services
     are known to use.
+
+    The catalog (``GET /v1/models``) lists each model's record from its sidecar
+    (``<id>.info.json``: display name, categories, price); ``catalog_file`` (a JSON list of
+    records, each with its ``input_schema``) replaces the schema folders and is read again
+    whenever it is replaced, so a test can publish, change and withdraw models. Results carry
+    ``cost`` on ``include_cost=true``, from the record's price; with ``balance`` (USD) submits
+    answer HTTP 402 (error 400002) once the jobs' costs have spent it.
     """
 
     def __init__(
@@ -70,7 +77,11 @@ class Emulator:
         deployments: Iterable[str | ServedDeployment] = (),
         webhook_backoff: float = 0.5,
         answers: Iterable[str] = (),
+        catalog_file: str | Path | None = None,
+        balance: float | None = None,
     ) -> None:
+        if balance is not None and not balance >= 0:
+            raise ValueError(f"balance must be 0 USD or more, not {balance}")
         self.host = host
         self.port = port
         self.config = EmulatorConfig(
@@ -92,7 +103,13 @@ class Emulator:
                 webhook_backoff=webhook_backoff,
             ),
             answers=check_answers(answers),
+            catalog_file=str(catalog_file) if catalog_file is not None else None,
+            balance=balance,
         )
+        if catalog_file is not None:
+            from ._catalog import read_catalog_file
+
+            read_catalog_file(Path(catalog_file))  # a broken file is refused before starting
         self.faults = FaultPlan(faults, seed=seed)
         self._data_dir: Path | None = None
         self._state: EmulatorState | None = None

@@ -2,9 +2,11 @@
 
 Endpoints (as documented by RunComfy; see ../shared/DESIGN.md):
 
-- ``POST /v1/models/{model_id}``: submit; ``GET /v1/models``, ``GET /v1/models/{model_id}``
-- ``GET /v1/requests/{id}/status``, ``GET /v1/requests/{id}/result``,
-  ``POST /v1/requests/{id}/cancel``
+- ``POST /v1/models/{model_id}``: submit; ``GET /v1/models`` (the catalog: ``search``,
+  ``category``, ``kind``, ``include_schema``, ``limit``, ``offset``), ``GET /v1/models/categories``,
+  ``GET /v1/models/{model_id}``
+- ``GET /v1/requests/{id}/status``, ``GET /v1/requests/{id}/result`` (``include_cost=true``
+  adds the job's ``cost``), ``POST /v1/requests/{id}/cancel``
 
 and the emulator's own, under ``/_emulator/``: ``stats``, ``reset``, ``uploads/{name}`` (PUT to
 store a file, GET to fetch it: a stand-in for public storage) and ``files/{id}/{name}`` (the
@@ -37,6 +39,7 @@ from aiohttp import web
 
 from ._answers import error_answer as _error
 from ._answers import iso_time as _iso
+from ._billing import Ledger, job_cost
 from ._catalog import Catalog, HostedModel
 from ._dialects import dialects_middleware
 from ._failures import JobCannotRunError, ModelUnusableError
@@ -62,6 +65,8 @@ JOB_FAILED = 500101
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # The most RunComfy's own nodes send in one request, inline media included.
 MAX_BODY = 64 * 1024 * 1024
+MAX_PAGE = 1000  # catalog records per page at most
+TOP_UP = "top up your balance at https://www.runcomfy.com (Billing)"
 
 
 @dataclass
@@ -84,6 +89,8 @@ class EmulatorConfig:
     serverless: ServerlessConfig = field(default_factory=ServerlessConfig)
     answers: frozenset[str] = frozenset()  # answer switches (see _faults.ANSWER_SWITCHES)
     cancel_delay: float = 0.05  # with cancellation_requested: how long a cancel takes
+    catalog_file: str | None = None  # a JSON list of records: the whole catalog
+    balance: float | None = None  # USD; once spent, submits answer 402
 
 
 @dataclass
@@ -101,6 +108,7 @@ class Job:
     files: dict[str, Path] = field(default_factory=dict)
     output_key: str = "video"
     cancel_requested: bool = False
+    cost: float | None = None
 
 
 class _DroppedError(Exception):
@@ -114,7 +122,8 @@ class EmulatorState:
         self.config = config
         self.faults = faults
         self.data_dir = data_dir
-        self.catalog = Catalog(config.schema_dirs)
+        self.catalog = Catalog(config.schema_dirs, catalog_file=config.catalog_file)
+        self.ledger = Ledger(config.balance)
         self.uploads = UploadStore(data_dir / "uploads", config.max_upload_bytes)
         self.base_url = ""
         self.jobs: dict[str, Job] = {}
@@ -149,7 +158,8 @@ class EmulatorState:
         for job in self.jobs.values():
             states[job.status] = states.get(job.status, 0) + 1
         snapshot = copy.deepcopy(self.counters)
-        return {**snapshot, "states": states, "queued": len(self._queued)}
+        money = {"spent": round(self.ledger.spent, 6), "balance": self.ledger.balance}
+        return {**snapshot, "states": states, "queued": len(self._queued), **money}
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -257,7 +267,8 @@ class EmulatorState:
             job.status = "in_progress"
             job.started_at = time.time()
             try:
-                produced = await self.producer.produce(self.catalog.get(job.model_id), job.payload)
+                model = self.catalog.get(job.model_id)
+                produced = await self.producer.produce(model, job.payload)
                 job.files, job.output_key = produced.files, produced.key
                 left = self.config.job_seconds - (time.time() - job.started_at)
                 if left > 0:
@@ -266,7 +277,14 @@ class EmulatorState:
                     job.status = "cancelled"
                 else:
                     job.output = self._output(job)
+                    job.cost = job_cost(
+                        model.record, files=len(job.files), seconds=produced.seconds
+                    )
+                    self.ledger.charge(job.cost)
                     job.status = "completed"
+            except KeyError:  # withdrawn from the catalog while queued
+                job.error = {"error_code": BAD_MODEL, "error_message": "the model was withdrawn"}
+                job.status = "failed"
             except (JobCannotRunError, ModelUnusableError) as exc:
                 job.error = {"error_code": JOB_FAILED, "error_message": str(exc)}
                 job.status = "failed"
@@ -288,6 +306,7 @@ def build_app(state: EmulatorState) -> web.Application:
     )
     h = _Handlers(state)
     app.router.add_get("/v1/models", h.list_models)
+    app.router.add_get("/v1/models/categories", h.categories)
     app.router.add_post("/v1/models/{model_id:.+}", h.submit)
     app.router.add_get("/v1/models/{model_id:.+}", h.one_model)
     app.router.add_get("/v1/requests/{request_id}/status", h.status)
@@ -396,7 +415,11 @@ class _Handlers:
         if refused is not None:
             return refused
         model_id = request.match_info["model_id"]
-        if model_id not in self.s.catalog:
+        try:
+            known = model_id in self.s.catalog
+        except ModelUnusableError as exc:
+            return _error(500, INTERNAL, f"the emulator cannot read its catalog: {exc}")
+        if not known:
             return _error(400, BAD_MODEL, f"invalid model id: {model_id}")
         body = await _json_body(request)
         if isinstance(body, web.Response):
@@ -409,6 +432,9 @@ class _Handlers:
             return _error(
                 422, INVALID_INPUT, "input does not match the model's schema", detail=problems
             )
+        if self.s.ledger.exhausted:
+            spent = f"${self.s.ledger.spent:.2f} of ${self.s.ledger.balance or 0:.2f}"
+            return _error(402, NO_BALANCE, f"insufficient balance ({spent} spent); {TOP_UP}")
         job = self.s.create(model_id, body)
         if self._hit("created_then_503", "submit"):
             return web.json_response({"message": "Service Unavailable"}, status=503)
@@ -438,16 +464,17 @@ class _Handlers:
         job = self._job(request)
         if isinstance(job, web.Response):
             return job
-        return web.json_response(
-            {
-                "request_id": job.request_id,
-                "status": job.status,
-                "output": job.output,
-                "created_at": _iso(job.created_at),
-                "finished_at": _iso(job.finished_at),
-                "error": job.error,
-            }
-        )
+        body: dict[str, Any] = {
+            "request_id": job.request_id,
+            "status": job.status,
+            "output": job.output,
+            "created_at": _iso(job.created_at),
+            "finished_at": _iso(job.finished_at),
+            "error": job.error,
+        }
+        if request.query.get("include_cost", "").lower() == "true":
+            body["cost"] = job.cost
+        return web.json_response(body)
 
     async def cancel(self, request: web.Request) -> web.StreamResponse:
         refused = await self._guard(request, "cancel")
@@ -466,33 +493,52 @@ class _Handlers:
         refused = self._auth(request)
         if refused is not None:
             return refused
+        query = request.query
         try:
-            limit = int(request.query.get("limit", "50"))
-            offset = int(request.query.get("offset", "0"))
+            limit = int(query.get("limit", "50"))
+            offset = int(query.get("offset", "0"))
         except ValueError:
             return _error(400, INVALID_INPUT, "limit and offset must be integers")
-        search = request.query.get("search", "").lower()
-        ids = [m for m in self.s.catalog.model_ids() if search in m.lower()]
-        category = request.query.get("category")
+        if limit < 0 or offset < 0:
+            return _error(400, INVALID_INPUT, "limit and offset must be 0 or more")
         try:
-            models = [self._model_summary(self.s.catalog.get(m)) for m in ids]
+            models = [self.s.catalog.get(m) for m in self.s.catalog.model_ids()]
         except ModelUnusableError as exc:
             return _error(500, INTERNAL, f"the emulator cannot list its models: {exc}")
+        search = query.get("search", "").strip().lower()
+        if search:
+            models = [m for m in models if search in _searchable(m)]
+        category = query.get("category", "").strip().lower()
         if category:
-            models = [m for m in models if category in m["categories"]]
-        page = models[offset : offset + limit] if limit >= 0 and offset >= 0 else []
-        return web.json_response({"models": page, "total": len(models)})
+            models = [m for m in models if category in _categories_of(m)]
+        kind = query.get("kind", "").strip().lower()
+        if kind:
+            models = [m for m in models if str(m.record.get("kind", "")).lower() == kind]
+        schemas = query.get("include_schema", "").lower() == "true"
+        page = models[offset : offset + min(limit, MAX_PAGE)]
+        return web.json_response(
+            {"models": [self._record(m, schemas) for m in page], "total": len(models)}
+        )
 
-    def _model_summary(self, model: HostedModel) -> dict[str, Any]:
-        return {
-            "model_id": model.model_id,
-            "display_name": model.model_id.rsplit("/", 1)[-1],
-            "kind": "model",
-            # The catalog's last category names what the model makes.
-            "categories": [model.output.kind],
-            "category": model.output.kind,
-            "description": model.description,
-        }
+    def _record(self, model: HostedModel, with_schema: bool) -> dict[str, Any]:
+        record = dict(model.record)
+        if with_schema:
+            record["input_schema"] = model.raw
+        return record
+
+    async def categories(self, request: web.Request) -> web.StreamResponse:
+        self._count("models")
+        refused = self._auth(request)
+        if refused is not None:
+            return refused
+        found: dict[str, None] = {}
+        try:
+            for model_id in self.s.catalog.model_ids():
+                for name in self.s.catalog.get(model_id).record.get("categories", []):
+                    found.setdefault(str(name), None)
+        except ModelUnusableError as exc:
+            return _error(500, INTERNAL, f"the emulator cannot list its models: {exc}")
+        return web.json_response({"categories": sorted(found)})
 
     async def one_model(self, request: web.Request) -> web.StreamResponse:
         self._count("models")
@@ -500,18 +546,14 @@ class _Handlers:
         if refused is not None:
             return refused
         model_id = request.match_info["model_id"]
-        if model_id not in self.s.catalog:
-            return _error(400, BAD_MODEL, f"invalid model id: {model_id}")
         try:
+            if model_id not in self.s.catalog:
+                return _error(400, BAD_MODEL, f"invalid model id: {model_id}")
             model = self.s.catalog.get(model_id)
         except ModelUnusableError as exc:
             return _error(500, INTERNAL, f"the emulator cannot use {model_id}: {exc}")
         return web.json_response(
-            {
-                **self._model_summary(model),
-                "input_schema": model.raw,
-                "output_schema": {"output": model.output_schema},
-            }
+            {**self._record(model, True), "output_schema": {"output": model.output_schema}}
         )
 
     # -- the emulator's own ------------------------------------------------------------------
@@ -566,6 +608,16 @@ class _Handlers:
         if self.s.faults and self._hit("truncate", "download"):
             return await _truncated(request, path)
         return web.FileResponse(path, headers={"Cache-Control": "no-store"})
+
+
+def _searchable(model: HostedModel) -> str:
+    name = model.record.get("display_name")
+    return f"{model.model_id} {name if isinstance(name, str) else ''}".lower()
+
+
+def _categories_of(model: HostedModel) -> list[str]:
+    found = model.record.get("categories")
+    return [str(c).lower() for c in found] if isinstance(found, list) else []
 
 
 def _no_constant(name: str) -> Any:
