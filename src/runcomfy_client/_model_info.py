@@ -20,7 +20,7 @@ from ._errors import ResponseDecodeError
 from ._model_ids import model_id_problem
 from ._sidecar import RECORD_FIELDS
 
-__all__ = ["ModelInfo", "Price", "price_unit_of"]
+__all__ = ["ModelInfo", "Price", "one_line", "price_unit_of"]
 
 _MAX_TEXT = 500
 _MAX_CATEGORIES = 20
@@ -43,7 +43,7 @@ def price_unit_of(unit: str | None) -> str | None:
     return None
 
 
-def _line(value: Any, limit: int = _MAX_TEXT) -> str | None:
+def one_line(value: Any, limit: int = _MAX_TEXT) -> str | None:
     """Server text as one printable line (controls become ``?``), at most ``limit`` chars."""
     if not isinstance(value, str):
         return None
@@ -61,7 +61,7 @@ def _usd(value: Any) -> float | None:
 def _categories(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list):
         return ()
-    found = [text for text in (_line(v, 100) for v in value[:_MAX_CATEGORIES]) if text]
+    found = [text for text in (one_line(v, 100) for v in value[:_MAX_CATEGORIES]) if text]
     return tuple(found)
 
 
@@ -174,12 +174,12 @@ class ModelInfo:
             output_kind = categories[-1].lower()
         return cls(
             model_id=model_id,
-            display_name=_line(data.get("display_name"), 200),
+            display_name=one_line(data.get("display_name"), 200),
             categories=categories,
-            kind=_line(data.get("kind"), 40),
+            kind=one_line(data.get("kind"), 40),
             base_price_usd=_usd(data.get("base_price_usd")),
-            price_unit=_line(data.get("price_unit"), 40),
-            pricing_note=_line(data.get("pricing_note")),
+            price_unit=one_line(data.get("price_unit"), 40),
+            pricing_note=one_line(data.get("pricing_note")),
             output_kind=output_kind,
             input_schema=input_schema,
             deployment=deployment,

@@ -116,7 +116,9 @@ from . import (  # noqa: E402, F401  (register the commands)
     _derive_cmd,
     _emulator_cmd,
     _jobs_cmd,
+    _remote_models_cmd,
     _run_cmd,
     _schema_add_cmd,
+    _sync_cmd,
     _webhooks_cmd,
 )

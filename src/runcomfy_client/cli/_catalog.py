@@ -22,9 +22,39 @@ def _one_line(model: ModelSchema) -> str:
 
 @cli.command("models")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+@click.option(
+    "--remote",
+    is_flag=True,
+    help="List the API's catalog instead (id, name, categories, price, local copy).",
+)
+@click.option("--search", metavar="TEXT", help="With --remote: models whose id or name has TEXT.")
+@click.option("--category", metavar="C", help="With --remote: models in category C.")
+@click.option("--kind", metavar="K", help="With --remote: models of kind K (e.g. model).")
+@click.option("--limit", type=click.IntRange(min=0), metavar="N", help="With --remote: N at most.")
 @click.pass_context
-def models_command(ctx: click.Context, as_json: bool) -> None:
-    """List the models whose schemas are known, with their required inputs."""
+def models_command(
+    ctx: click.Context,
+    as_json: bool,
+    remote: bool,
+    search: str | None,
+    category: str | None,
+    kind: str | None,
+    limit: int | None,
+) -> None:
+    """List the models whose schemas are known, with their required inputs.
+
+    With --remote, list the API's catalog (every page), with each model's price and whether a
+    local schema exists and matches the published one.
+    """
+    if remote:
+        from ._remote_models_cmd import remote_models
+
+        remote_models(
+            ctx, search=search, category=category, kind=kind, limit=limit, as_json=as_json
+        )
+        return
+    if search or category or kind or limit is not None:
+        raise click.UsageError("--search, --category, --kind and --limit go with --remote")
     registry = registry_from(ctx)
     rows = []
     for model_id in registry.model_ids():

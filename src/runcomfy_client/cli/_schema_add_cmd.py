@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,8 @@ import click
 from .. import _errors as e
 from .._model_ids import MODEL_ID_PATTERN, model_id_problem
 from .._pages import MAX_PAGE_BYTES, parse_api_page
-from .._registry import OUTPUT_SUFFIX, Registry, load_json, model_from_schema, parse_json
+from .._registry import OUTPUT_SUFFIX, Registry, load_json, model_from_schema
+from .._schema_store import input_schema_of, schema_text, write_text
 from ._app import registry_from
 from ._catalog import schema_group
 from ._jobs_cmd import client_from
@@ -38,22 +38,14 @@ def _refuse_overwrite(path: Path, force: bool) -> None:
 def _write_new(path: Path, text: str, force: bool) -> None:
     """Write through a temporary name so a failure never leaves half a schema behind."""
     _refuse_overwrite(path, force)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temp.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
-    temp.replace(path)
+    write_text(path, text if text.endswith("\n") else text + "\n")
 
 
 def _from_remote(ctx: click.Context, model_id: str) -> tuple[Any, str, Any]:
     with client_from(ctx) as client:
         body = client.fetch_model(model_id)
-    schema = body.get("input_schema")
-    if isinstance(schema, str):  # some APIs return the schema as a JSON string
-        schema = parse_json(schema, file=f"the API's answer for {model_id}")
-    if not isinstance(schema, dict):
-        raise e.SchemaError(f"the API's answer for {model_id} has no input_schema object")
-    output = body.get("output_schema")
-    return schema, json.dumps(schema, indent=2, ensure_ascii=False), output
+    schema = input_schema_of(body, model_id)
+    return schema, schema_text(schema), body.get("output_schema")
 
 
 def _read_page(path: Path) -> str:
