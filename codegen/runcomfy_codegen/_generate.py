@@ -258,7 +258,10 @@ class _Run:
         from ._inputs import render_input_class
         from ._render import render_model
 
-        digest = _digest("model", self.package, model.model_id, model.raw, model.output_schema)
+        record = model.info.record() if model.info is not None else None  # in the docstrings
+        digest = _digest(
+            "model", self.package, model.model_id, model.raw, model.output_schema, record
+        )
         folder = PurePosixPath(self.package, *parts[:-1])
         input_module = f"_{parts[-1]}_input"
         input_rel = str(folder / f"{input_module}.py")

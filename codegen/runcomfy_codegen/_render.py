@@ -156,6 +156,13 @@ def render_model(
 
 def _module_doc(model: ModelSchema) -> str:
     lines = [f"Typed wrappers for ``{model.model_id}``: ``submit``, ``run`` and async twins.", ""]
+    info = model.info
+    if info is not None and info.deployment is None:
+        said = [info.display_name or model.model_id]
+        if info.categories:
+            said.append(f"categories: {', '.join(info.categories)}")
+        said.append(f"price: {info.price_line()}")
+        lines += [*textwrap.wrap("; ".join(said) + ".", width=_WIDTH), ""]
     if model.description:
         lines += [*textwrap.wrap(" ".join(model.description.split()), width=_WIDTH), ""]
     lines += [

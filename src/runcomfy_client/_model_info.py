@@ -120,6 +120,11 @@ class ModelInfo:
         price = self.price
         return str(price) if price is not None else "unknown"
 
+    def price_line(self) -> str:
+        """The price with its note: ``$0.10 per second (720p; audio extra)``."""
+        note = f" ({self.pricing_note})" if self.pricing_note and self.price else ""
+        return self.price_text + note
+
     @classmethod
     def from_record(cls, body: Any, *, source: str = "the catalog") -> ModelInfo:
         """A record from the API; ResponseDecodeError when it has no usable model id.

@@ -36,6 +36,7 @@ from ._errors import DuplicateModelError, SchemaError, UnknownModelError
 from ._model_ids import check_model_id
 from ._model_info import ModelInfo
 from ._naming import assign_names, closest
+from ._output_kind import OutputRule, output_rule
 from ._schema_files import (  # where schema files live: shared with the emulator
     INFO_SUFFIX,
     OUTPUT_SUFFIX,
@@ -190,6 +191,15 @@ class ModelSchema:
         from ._validation import Validator
 
         return Validator(self)
+
+    def output(self) -> OutputRule:
+        """What the model makes, by the one output-kind rule (its catalog record first)."""
+        return output_rule(
+            self.model_id,
+            input_schema=self.raw,
+            output_schema=self.output_schema,
+            record=self.info.sidecar() if self.info is not None else None,
+        )
 
     def output_kinds(self) -> list[str]:
         """The output keys the Output schema names (``video``, ``images``, ...)."""

@@ -9,7 +9,6 @@ from rich.console import Console
 from rich.table import Table
 
 from .._dialect import describe_count, describe_range, show_value
-from .._output_kind import output_rule
 from .._registry import MISSING, Field, ModelSchema
 from ._app import cli, echo_json, registry_from
 
@@ -169,7 +168,8 @@ def describe_command(ctx: click.Context, model_id: str, as_json: bool) -> None:
         echo_json([field_record(f) for f in model.fields])
         return
     click.echo(f"{model.model_id}  ({model.path})")
-    made = output_rule(model.model_id, input_schema=model.raw, output_schema=model.output_schema)
+    _record_lines(model)
+    made = model.output()
     click.echo(f"makes: {made.kind}, answered as {made.key!r} ({made.reason})")
     for heading, group in (("required", True), ("optional", False)):
         chosen = [f for f in model.fields if f.required == group]
@@ -199,6 +199,23 @@ def describe_command(ctx: click.Context, model_id: str, as_json: bool) -> None:
         click.echo("\nlint warnings:")
         for warning in model.warnings:
             click.echo(f"  {warning.key or '-'}: {warning.message}")
+
+
+def _record_lines(model: ModelSchema) -> None:
+    """The catalog record of the model's sidecar: name, categories, price; or how to get it."""
+    info = model.info
+    if info is None:
+        click.echo("price: unknown (no catalog record; `schema sync` fetches it)")
+        return
+    if info.display_name:
+        click.echo(f"name: {info.display_name}")
+    if info.categories:
+        click.echo(f"categories: {', '.join(info.categories)}")
+    if info.deployment is not None:
+        deployment = info.deployment.get("deployment_id") or "none yet"
+        click.echo(f"deployment: {deployment} (schema derived from its workflow)")
+    else:
+        click.echo(f"price: {info.price_line()}")
 
 
 @cli.group("schema")

@@ -153,6 +153,8 @@ def model_command(model: ModelSchema) -> click.Command:
     help_text = f"Run {model.model_id}: validate, submit, follow the job, save its outputs."
     if description:
         help_text += "\n\n" + description.splitlines()[0]
+    if model.info is not None and model.info.price is not None:
+        help_text += f"\n\nPrice: {model.info.price_line()}."
 
     def callback(**params: Any) -> None:
         flags = {

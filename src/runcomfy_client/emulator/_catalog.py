@@ -56,6 +56,10 @@ class HostedModel:
     output: OutputRule
     record: Mapping[str, Any] = field(default_factory=dict, repr=False)
     """The catalog record as listed (no ``input_schema``)."""
+    published: Any = field(default=None, repr=False)
+    """The input schema as the catalog lists it (verbatim, even when it is no schema)."""
+    problem: str | None = None
+    """Why jobs cannot run on it (a catalog file's record without a schema object)."""
 
     @cached_property
     def reading(self) -> ModelReading:
@@ -214,13 +218,14 @@ class Catalog:
             return self._models.setdefault(model_id, model)
 
     def _published_model(self, model_id: str) -> HostedModel:
-        given, raw = self._published[model_id]
-        if not isinstance(raw, dict):
-            raise ModelUnusableError(f"the catalog file gives {model_id} no input_schema object")
+        given, published = self._published[model_id]
+        raw = published if isinstance(published, dict) else {}
+        problem = None if raw else f"the catalog file gives {model_id} no input_schema object"
         rule = output_rule(
             model_id, input_schema=raw, output_schema=_PUBLISHED_OUTPUT, record=given
         )
-        return HostedModel(model_id, raw, _PUBLISHED_OUTPUT, rule, _record(model_id, given, rule))
+        record = _record(model_id, given, rule)
+        return HostedModel(model_id, raw, _PUBLISHED_OUTPUT, rule, record, published, problem)
 
     def _file_model(self, model_id: str) -> HostedModel:
         path, folder = self._found()[model_id]
@@ -233,7 +238,8 @@ class Catalog:
             raise ModelUnusableError(str(exc)) from None
         output_schema = self._output_schema(path, folder)
         rule = output_rule(model_id, input_schema=raw, output_schema=output_schema, record=sidecar)
-        return HostedModel(model_id, raw, output_schema, rule, _record(model_id, sidecar, rule))
+        record = _record(model_id, sidecar, rule)
+        return HostedModel(model_id, raw, output_schema, rule, record, raw)
 
     def _output_schema(self, path: Path, folder: Path) -> Mapping[str, Any]:
         found = output_file(path, (folder, *self.folders))

@@ -425,7 +425,10 @@ class _Handlers:
         if isinstance(body, web.Response):
             return body
         try:
-            problems = self.s.catalog.get(model_id).checker.problems(body)
+            model = self.s.catalog.get(model_id)
+            if model.problem is not None:
+                raise ModelUnusableError(model.problem)
+            problems = model.checker.problems(body)
         except ModelUnusableError as exc:
             return _error(500, INTERNAL, f"the emulator cannot use {model_id}: {exc}")
         if problems:
@@ -523,7 +526,7 @@ class _Handlers:
     def _record(self, model: HostedModel, with_schema: bool) -> dict[str, Any]:
         record = dict(model.record)
         if with_schema:
-            record["input_schema"] = model.raw
+            record["input_schema"] = model.published
         return record
 
     async def categories(self, request: web.Request) -> web.StreamResponse:
