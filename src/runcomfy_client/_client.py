@@ -19,6 +19,7 @@ from collections.abc import (
     Iterator,
     Mapping,
 )
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -34,6 +35,7 @@ from ._deployments import serverless_base_url as resolve_serverless_base_url
 from ._download import DownloadJob, ProgressCallback, download_async, download_sync, plan_targets
 from ._download_policy import DownloadPolicy
 from ._errors import DeadlineExceededError, JobError
+from ._media_inputs import LocalMedia, check_inputs_type
 from ._model_info import ModelInfo
 from ._polling import PollingPolicy, default_policy
 from ._registry import ModelSchema, Registry
@@ -149,6 +151,10 @@ class _Common:
         self.serverless_base_url = resolve_serverless_base_url(serverless_base_url)
         self.registry = registry if registry is not None else Registry(schema_dirs)
         self.polling = polling if polling is not None else default_policy(self.base_url)
+        if uploader is None:
+            from .uploaders import uploader_from_env
+
+            uploader = uploader_from_env(self._settings.base_url)
         self.uploader = uploader
         # Upload local files whose content is not media of the field's kind (off: a path typed
         # by mistake, or put in an input file by someone else, must not upload a private file).
@@ -186,6 +192,7 @@ class _Common:
     def _validator_for(
         self, model: str | ModelSchema, inputs: Inputs
     ) -> tuple[Validator, Mapping[str, Any]]:
+        check_inputs_type(inputs)
         if not isinstance(model, ModelSchema) and not isinstance(inputs, Mapping):
             # A generated input class knows the schema it came from: no registry needed.
             typed = getattr(type(inputs), "runcomfy_model", None)
@@ -198,6 +205,17 @@ class _Common:
         if not isinstance(inputs, Mapping):
             inputs = inputs.to_payload()
         return validator, inputs
+
+    def _local_media(
+        self, model: str | ModelSchema, inputs: Inputs
+    ) -> AbstractContextManager[Inputs]:
+        """Paths and open files given for media fields, as path strings, while submitting."""
+        check_inputs_type(inputs)
+        if not isinstance(inputs, Mapping):
+            return nullcontext(inputs)
+        schema = model if isinstance(model, ModelSchema) else self.registry.get(model)
+        names = [n for f in schema.fields if f.media for n in (f.name, f.key)]
+        return LocalMedia(inputs, names)
 
     def _plan(
         self, model: str | ModelSchema, inputs: Inputs
@@ -387,8 +405,9 @@ class Client(_Common):
 
     ``api_key`` defaults to ``RUNCOMFY_API_KEY``; ``base_url`` to ``RUNCOMFY_BASE_URL``, else
     the public API; ``serverless_base_url`` (the Serverless API, ``client.deployments``) to
-    ``RUNCOMFY_SERVERLESS_BASE_URL``, else https://api.runcomfy.net. Pass ``http_client`` to use
-    your own ``httpx.Client`` (it is not closed).
+    ``RUNCOMFY_SERVERLESS_BASE_URL``, else https://api.runcomfy.net; ``uploader`` to the one
+    ``RUNCOMFY_UPLOAD_TO`` names (``emulator``, ``inline`` or ``s3://BUCKET/PREFIX``), else none.
+    Pass ``http_client`` to use your own ``httpx.Client`` (it is not closed).
     """
 
     def __init__(
@@ -485,13 +504,15 @@ class Client(_Common):
         With an ``uploader``, local files given for media fields are uploaded first (after
         everything else validated) and sent as the URLs it returns.
         """
-        validator, payload, files = self._plan(model, inputs)
-        if files:
-            from ._validation import apply_uploads
+        with self._local_media(model, inputs) as given:
+            validator, payload, files = self._plan(model, given)
+            if files:
+                from ._validation import apply_uploads
 
-            assert self.uploader is not None
-            urls = [self.uploader.upload(Path(local.path), media=local.media) for local in files]
-            payload = validator.validate(apply_uploads(payload, files, urls))
+                assert self.uploader is not None
+                uploader = self.uploader
+                urls = [uploader.upload(Path(local.path), media=local.media) for local in files]
+                payload = validator.validate(apply_uploads(payload, files, urls))
         call = p.submit_call(_model_id(model), payload)
         return RequestHandle(self, self._handle_data(self._send(call), call))
 
@@ -855,20 +876,21 @@ class AsyncClient(_Common):
         With an ``uploader``, local files given for media fields are uploaded first (in worker
         threads, after everything else validated) and sent as the URLs it returns.
         """
-        validator, payload, files = self._plan(model, inputs)
-        if files:
-            from ._validation import apply_uploads
+        with self._local_media(model, inputs) as given:
+            validator, payload, files = self._plan(model, given)
+            if files:
+                from ._validation import apply_uploads
 
-            uploader = self.uploader
-            assert uploader is not None
-            aio = _asyncio()
-            urls = await aio.gather(
-                *(
-                    aio.to_thread(uploader.upload, Path(local.path), media=local.media)
-                    for local in files
+                uploader = self.uploader
+                assert uploader is not None
+                aio = _asyncio()
+                urls = await aio.gather(
+                    *(
+                        aio.to_thread(uploader.upload, Path(local.path), media=local.media)
+                        for local in files
+                    )
                 )
-            )
-            payload = validator.validate(apply_uploads(payload, files, urls))
+                payload = validator.validate(apply_uploads(payload, files, urls))
         call = p.submit_call(_model_id(model), payload)
         return AsyncRequestHandle(self, self._handle_data(await self._send(call), call))
 

@@ -26,6 +26,7 @@ import base64
 import hashlib
 import json
 import mimetypes
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -47,7 +48,15 @@ from ._media_files import (
 if TYPE_CHECKING:
     from ._problem import LocalFile
 
-__all__ = ["EmulatorUploader", "InlineUploader", "S3Uploader", "Uploader", "uploader_from_uri"]
+__all__ = [
+    "EmulatorUploader",
+    "InlineUploader",
+    "S3Uploader",
+    "Uploader",
+    "upload_target_from_env",
+    "uploader_from_env",
+    "uploader_from_uri",
+]
 
 UPLOAD_TO_ENV = "RUNCOMFY_UPLOAD_TO"
 DEFAULT_EXPIRES = 24 * 3600  # a queued video job can wait for hours before it fetches inputs
@@ -333,3 +342,18 @@ def uploader_from_uri(uri: str, *, base_url: str | None = None) -> Uploader:
         f"unknown uploader {text!r}; use s3://BUCKET[/PREFIX] (S3-compatible storage, presigned "
         "URLs), 'inline' (small files as data: URIs) or 'emulator'"
     )
+
+
+def upload_target_from_env() -> str | None:
+    """Where RUNCOMFY_UPLOAD_TO says local files go (None when unset or blank).
+
+    The one reader of that variable: ``Client()`` and every CLI command use it.
+    """
+    value = os.environ.get(UPLOAD_TO_ENV, "").strip()
+    return value or None
+
+
+def uploader_from_env(base_url: str | None = None) -> Uploader | None:
+    """The uploader RUNCOMFY_UPLOAD_TO names, or None when it is not set."""
+    target = upload_target_from_env()
+    return None if target is None else uploader_from_uri(target, base_url=base_url)

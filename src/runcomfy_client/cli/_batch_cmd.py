@@ -90,8 +90,8 @@ class _Counts:
     "--upload-to",
     "upload_to",
     metavar="URI",
-    envvar="RUNCOMFY_UPLOAD_TO",
-    help="Upload local media files here first (s3://BUCKET[/PREFIX], 'inline' or 'emulator').",
+    help="Upload local media files here first (s3://BUCKET[/PREFIX], 'inline' or 'emulator'). "
+    "Also RUNCOMFY_UPLOAD_TO.",
 )
 @click.option(
     "--allow-any-file",
@@ -131,7 +131,9 @@ def batch_command(
     jobs, downloads only missing files, and reports lines whose submit was cut off as uncertain.
     """
     from ..batch import Batch, check_batch  # the engine (and sqlite3) load for this verb only
+    from ..uploaders import upload_target_from_env
 
+    upload_to = upload_to or upload_target_from_env()
     registry = registry_from(ctx)
     lines, problems = check_batch(
         file, registry=registry, model=model, uploads=upload_to is not None

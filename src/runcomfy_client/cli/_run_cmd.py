@@ -67,7 +67,6 @@ def _common_options() -> list[click.Parameter]:
         click.Option(
             ["--upload-to", "upload_to"],
             metavar="URI",
-            envvar="RUNCOMFY_UPLOAD_TO",
             help="Upload local files given for media fields here first: "
             "s3://BUCKET[/PREFIX] (presigned URLs; needs the s3 extra), 'inline' (small files "
             "sent in the request as data: URIs) or 'emulator'. Also RUNCOMFY_UPLOAD_TO.",
@@ -274,15 +273,14 @@ def run_job(
 ) -> None:
     """Validate everything, then submit, follow, download; map outcomes to exit codes."""
     document = _read_document(input_file) if input_file else None
-    inputs = gather_inputs(
-        model, document=document, sets=sets, flags=flags, uploads=upload_to is not None
-    )
-    client = client_from(ctx)
+    client = client_from(ctx)  # its uploader: RUNCOMFY_UPLOAD_TO's, unless --upload-to is given
     if upload_to:
         from ..uploaders import uploader_from_uri
 
         client.uploader = uploader_from_uri(upload_to, base_url=client.base_url)
     client.allow_any_file = allow_any_file
+    uploading = client.uploader is not None
+    inputs = gather_inputs(model, document=document, sets=sets, flags=flags, uploads=uploading)
     view = JobView(choose_mode(as_json))
     client.retry_listeners.append(view.retrying)
     request_id: str | None = None
@@ -296,7 +294,7 @@ def run_job(
     with client:
         try:
             with view:
-                view.phase("uploading and submitting" if upload_to else "submitting")
+                view.phase("uploading and submitting" if uploading else "submitting")
                 handle = client.submit(model, inputs)
                 request_id = handle.request_id
                 view.submitted(request_id)
