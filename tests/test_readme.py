@@ -7,8 +7,8 @@ emulator the README itself starts. What differs from a reader's terminal, and wh
 
 - the emulator's port 8765 becomes a free port (runs on one machine must not collide); the
   output is compared with 8765 put back;
-- ``.venv`` is a link to the environment running this test, and make is told it is installed
-  (``--old-file``), so ``make`` verbs never reinstall into it;
+- ``.venv`` links to the parts of the environment running this test, with an install stamp
+  newer than ``pyproject.toml``, so ``make`` verbs never reinstall (into the real one);
 - ``runcomfy-client`` is not on PATH until the README activates the environment, HOME is a
   scratch folder, and no RUNCOMFY_* variable leaks in from the caller;
 - PYTHONPATH puts the copy's ``src/``, ``codegen/`` and ``generated/`` first, as a clone's
@@ -73,7 +73,6 @@ def _environment(scratch: Path) -> dict[str, str]:
         PYTHONPATH=os.pathsep.join(
             str(scratch / "repo" / d) for d in ("src", "codegen", "generated")
         ),
-        MAKEFLAGS="--old-file=.venv/.installed",
         PYTHONDONTWRITEBYTECODE="1",
         PYTHONUNBUFFERED="1",  # stdout and stderr interleave as on a terminal
         NO_COLOR="1",
@@ -91,7 +90,15 @@ def _scratch_copy(target: Path) -> None:
         shutil.copytree(ROOT / name, target / name, ignore=ignore)
     for name in ("Makefile", "pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, target / name)
-    (target / ".venv").symlink_to(Path(sys.prefix).resolve(), target_is_directory=True)
+    # .venv: the running environment's parts, linked, with its own install stamp made newer
+    # than the copied pyproject.toml, so no make verb ever reinstalls (into the real one).
+    venv = Path(sys.prefix).resolve()
+    (target / ".venv").mkdir()
+    for entry in venv.iterdir():
+        if entry.name != ".installed":
+            (target / ".venv" / entry.name).symlink_to(entry, entry.is_dir())
+    os.utime(target / "pyproject.toml", (0, 0))
+    (target / ".venv" / ".installed").touch()
 
 
 class Session:
@@ -215,12 +222,20 @@ def session(scratch: Path) -> Iterator[tuple[Session, list[Background]]]:
     env = _environment(scratch)
     shell = Session(scratch / "repo", env, port)
     servers: list[Background] = []
+    installed_from = _install_location()
     try:
         yield shell, servers
     finally:
         shell.close()
         for server in servers:
             server.stop()
+    assert _install_location() == installed_from, "the README run reinstalled the package"
+
+
+def _install_location() -> str | None:
+    from importlib.metadata import distribution
+
+    return distribution("runcomfy-client").read_text("direct_url.json")
 
 
 def _describe(command: Command, status: int, output: str) -> str:
