@@ -79,7 +79,8 @@ def _environment(scratch: Path) -> dict[str, str]:
         TERM="dumb",
         COLUMNS="100",
     )
-    for name in ("PYTEST_ADDOPTS", "PYTEST_CURRENT_TEST"):
+    # Nothing of the make or pytest running this test (a reader's terminal has neither).
+    for name in ("PYTEST_ADDOPTS", "PYTEST_CURRENT_TEST", "MAKEFLAGS", "MFLAGS", "MAKELEVEL"):
         env.pop(name, None)
     return env
 
