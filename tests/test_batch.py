@@ -168,7 +168,8 @@ def test_lost_submit_answer_is_uncertain_and_not_resubmitted_unless_asked(
         report = json.loads(first.stdout)
         assert report["counts"] == {"downloaded": 4, "uncertain": 1}
         [uncertain] = [line for line in report["lines"] if line["state"] == "uncertain"]
-        assert "may have been created" in uncertain["error"]
+        assert "may have been created" in uncertain["error"]["message"]
+        assert uncertain["status"] is None  # no job is known to exist
         assert emu.stats()["jobs"] == 5  # the lost answer's job exists
 
         emu.set_faults([])

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from runcomfy_client import Client
+from runcomfy_client import Client, job_document
 from runcomfy_client.cli import cli
 from runcomfy_client.emulator import Emulator
 
@@ -48,7 +48,7 @@ def test_wait_status_and_result_with_download(
     assert "completed" in waited.stderr and waited.stdout.strip().endswith(".mp4")
 
     status = run(["status", request_id, "--json"], env)
-    assert json.loads(status.stdout) == {"request_id": request_id, "status": "completed"}
+    assert json.loads(status.stdout) == job_document(request_id, "completed")
 
     result = run(["result", request_id, "--out", str(tmp_path), "--json"], env)
     record = json.loads(result.stdout)

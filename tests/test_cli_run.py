@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from runcomfy_client import Client
+from runcomfy_client import Client, job_document
 from runcomfy_client.cli import cli
 from runcomfy_client.emulator import Emulator
 
@@ -87,7 +87,7 @@ def test_run_with_local_files_uploaded_and_json_output(
     result = run([*args, "--upload-to", "emulator", "--out", str(out), "--json"], env)
     assert result.exit_code == 0, result.stderr
     record = json.loads(result.stdout)  # one object and nothing else
-    assert set(record) == {"request_id", "status", "output", "files"}
+    assert set(record) == set(job_document(None, None))  # the one shape of a job's document
     assert record["status"] == "completed"
     [saved] = record["files"]
     assert Path(saved).parent == out and Path(saved).stat().st_size > 0
@@ -210,7 +210,9 @@ def test_failed_job_exits_1_with_json_record(emulator: Emulator, env: dict[str, 
     assert result.exit_code == 1
     record = json.loads(result.stdout)
     assert record["status"] == "failed" and record["files"] == []
-    assert "failed" in record["error"] and record["request_id"] in result.stderr
+    assert record["error"]["code"] == 500101  # the emulator's "cannot run" code, as an object
+    assert "cannot fetch input" in record["error"]["message"]
+    assert record["request_id"] in result.stderr
 
 
 def test_auth_and_unknown_model_exit_codes(emulator: Emulator, env: dict[str, str]) -> None:

@@ -32,6 +32,7 @@ from ._errors import (
     JobCancelledError,
     JobError,
     JobFailedError,
+    MissingExtraError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
@@ -54,12 +55,14 @@ from ._types import (
     CancelOutcome,
     Completed,
     DownloadProgress,
+    ErrorInfo,
     Failed,
     InProgress,
     JobStatus,
     Output,
     Queued,
     Result,
+    job_document,
 )
 from ._version import __version__
 
@@ -97,6 +100,7 @@ __all__ = [
     "DownloadPolicy",
     "DownloadProgress",
     "DuplicateModelError",
+    "ErrorInfo",
     "Failed",
     "Field",
     "InProgress",
@@ -107,6 +111,7 @@ __all__ = [
     "JobFailedError",
     "JobStatus",
     "LintWarning",
+    "MissingExtraError",
     "ModelSchema",
     "NotFoundError",
     "Output",
@@ -134,4 +139,5 @@ __all__ = [
     "Validator",
     "WebhookError",
     "__version__",
+    "job_document",
 ]

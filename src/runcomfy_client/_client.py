@@ -34,7 +34,7 @@ from ._deployments import AsyncDeployments, Deployments
 from ._deployments import serverless_base_url as resolve_serverless_base_url
 from ._download import DownloadJob, ProgressCallback, download_async, download_sync, plan_targets
 from ._download_policy import DownloadPolicy
-from ._errors import DeadlineExceededError, JobError
+from ._errors import DeadlineExceededError
 from ._media_inputs import LocalMedia, check_inputs_type
 from ._model_info import ModelInfo
 from ._polling import PollingPolicy, default_policy
@@ -42,7 +42,15 @@ from ._registry import ModelSchema, Registry
 from ._remote_catalog import CatalogPager, CatalogQuery, categories_call, parse_categories
 from ._retry import Attempts, Deadline, RetryNotice, RetryPolicy, parse_retry_after
 from ._types import CancelOutcome, JobStatus, Result, parse_status
-from ._waiting import StatusCallback, Waiter, terminal_error
+from ._waiting import (
+    StatusCallback,
+    Waiter,
+    download_refusal,
+    ended_without_result,
+    needs_reason,
+    terminal_error,
+    with_reason,
+)
 
 if TYPE_CHECKING:  # only for annotations: validation and uploads load when first used
     from ._validation import LocalFile, Validator
@@ -265,11 +273,9 @@ class _Common:
         owns_http: bool,
     ) -> tuple[DownloadJob, list[tuple[str, Path]]]:
         """What ``download()`` fetches, where to, and under which rules and deadline."""
-        if result.status and result.status != "completed":
-            raise JobError(
-                f"job {result.request_id} has no outputs yet (status {result.status})",
-                request_id=result.request_id,
-            )
+        refusal = download_refusal(result)
+        if refusal is not None:
+            raise refusal
         job = DownloadJob(
             policy=self.downloads.with_max_bytes(max_bytes),
             retry=self.retry,
@@ -521,11 +527,19 @@ class Client(_Common):
         return RequestHandle(self, _HandleData(request_id, model_id))
 
     def status(self, request_id: str) -> JobStatus:
-        return parse_status(self._send(p.status_call(request_id)), request_id)
+        """The job's state now; a ``Failed`` one carries the server's error (from its result)."""
+        status = parse_status(self._send(p.status_call(request_id)), request_id)
+        if needs_reason(status):  # a failed status rarely says why; the job's result does
+            status = with_reason(status, self._send(p.result_call(request_id)))
+        return status
 
     def result(self, request_id: str) -> SyncResult:
-        """The job's result; before it ends, its current state (``status`` says which)."""
-        return self._result(request_id, None)
+        """The job's result; before it ends, its current state (``status`` says which).
+
+        Raises JobFailedError (with the server's error code and message) for a failed job and
+        JobCancelledError for a cancelled one.
+        """
+        return _raise_if_ended(self._result(request_id, None))
 
     def _result(self, request_id: str, deadline: Deadline | None) -> SyncResult:
         body = self._send(p.result_call(request_id), deadline)
@@ -561,6 +575,8 @@ class Client(_Common):
             status = parse_status(body, request_id)
             if waiter.needs_result(status):
                 status = waiter.settle(status, self._result(request_id, waiter.deadline))
+            if needs_reason(status):  # a failed status rarely says why; the job's result does
+                status = with_reason(status, self._result(request_id, waiter.deadline).raw)
             if waiter.changed(status):
                 yield status
             delay = waiter.next_delay(status)
@@ -599,11 +615,10 @@ class Client(_Common):
             if on_status is not None:
                 on_status(status)
         assert last is not None
-        result = self._result(request_id, deadline)
-        error = terminal_error(last, result.error)
+        error = terminal_error(last)
         if error is not None:
             raise error
-        return result
+        return _raise_if_ended(self._result(request_id, deadline))
 
     def run(
         self,
@@ -696,6 +711,14 @@ def _info_of(model_id: str, body: Mapping[str, Any]) -> ModelInfo:
     """A one-model answer as a record (an answer without its own id is the model asked for)."""
     record = body if "model_id" in body else {**body, "model_id": model_id}
     return ModelInfo.from_record(record, source=f"GET /v1/models/{model_id}")
+
+
+def _raise_if_ended(result: _R) -> _R:
+    """``result``, unless its job failed or was cancelled: then the error that says so."""
+    ended = ended_without_result(result)
+    if ended is not None:
+        raise ended
+    return result
 
 
 def _with_files(result: _R, files: list[Path]) -> _R:
@@ -898,10 +921,13 @@ class AsyncClient(_Common):
         return AsyncRequestHandle(self, _HandleData(request_id, model_id))
 
     async def status(self, request_id: str) -> JobStatus:
-        return parse_status(await self._send(p.status_call(request_id)), request_id)
+        status = parse_status(await self._send(p.status_call(request_id)), request_id)
+        if needs_reason(status):  # a failed status rarely says why; the job's result does
+            status = with_reason(status, await self._send(p.result_call(request_id)))
+        return status
 
     async def result(self, request_id: str) -> AsyncResult:
-        return await self._result(request_id, None)
+        return _raise_if_ended(await self._result(request_id, None))
 
     async def _result(self, request_id: str, deadline: Deadline | None) -> AsyncResult:
         body = await self._send(p.result_call(request_id), deadline)
@@ -933,6 +959,8 @@ class AsyncClient(_Common):
             if waiter.needs_result(status):
                 result = await self._result(request_id, waiter.deadline)
                 status = waiter.settle(status, result)
+            if needs_reason(status):  # a failed status rarely says why; the job's result does
+                status = with_reason(status, (await self._result(request_id, waiter.deadline)).raw)
             if waiter.changed(status):
                 yield status
             delay = waiter.next_delay(status)
@@ -965,11 +993,10 @@ class AsyncClient(_Common):
             if on_status is not None:
                 on_status(status)
         assert last is not None
-        result = await self._result(request_id, deadline)
-        error = terminal_error(last, result.error)
+        error = terminal_error(last)
         if error is not None:
             raise error
-        return result
+        return _raise_if_ended(await self._result(request_id, deadline))
 
     async def run(
         self,

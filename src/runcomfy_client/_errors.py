@@ -3,6 +3,7 @@
 ```
 RunComfyError
 ├── ConfigurationError            bad client settings (no key, plain http to a remote host)
+│   └── MissingExtraError         a feature's optional extra is not installed (it is named)
 ├── SchemaError                   a schema file that cannot be used (file, line or JSON pointer)
 │   └── DuplicateModelError       two user files claim one model id
 ├── UnknownModelError             no schema for that model id (with did-you-mean)
@@ -36,7 +37,10 @@ Messages never include the API key: it is not passed to any of these classes.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._types import ErrorInfo
 
 __all__ = [
     "APIConnectionError",
@@ -54,6 +58,7 @@ __all__ = [
     "JobCancelledError",
     "JobError",
     "JobFailedError",
+    "MissingExtraError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -75,6 +80,19 @@ class RunComfyError(Exception):
 
 class ConfigurationError(RunComfyError, ValueError):
     """The client was configured in a way that cannot work."""
+
+
+class MissingExtraError(ConfigurationError, ImportError):
+    """A feature needs an optional extra that is not installed; the message names it."""
+
+    def __init__(self, extra: str, feature: str, distribution: str) -> None:
+        self.extra = extra
+        self.distribution = distribution
+        super().__init__(
+            f"{feature} needs the '{extra}' extra ({distribution} is not installed): "
+            f"pip install 'runcomfy-client[{extra}]' (from a clone of the repository: "
+            f"pip install '.[{extra}]', or make install for every extra)"
+        )
 
 
 class SchemaError(RunComfyError):
@@ -314,11 +332,19 @@ class JobError(RunComfyError):
 
 
 class JobFailedError(JobError):
-    """The job's status is ``failed``; ``error`` holds what the server said."""
+    """The job's status is ``failed``.
 
-    def __init__(self, request_id: str, error: Any) -> None:
+    ``error`` is what the server said (an :class:`~runcomfy_client.ErrorInfo`, or None when it
+    gave no reason); ``error_code``, ``error_message`` and ``detail`` are its parts.
+    """
+
+    def __init__(self, request_id: str, error: ErrorInfo | None) -> None:
         self.error = error
-        super().__init__(f"job {request_id} failed: {error}", request_id=request_id)
+        self.error_code = error.code if error is not None else None
+        self.error_message = error.message if error is not None else None
+        self.detail = error.detail if error is not None else None
+        reason = f": {error}" if error is not None else "; the server gave no reason"
+        super().__init__(f"job {request_id} failed{reason}", request_id=request_id)
 
 
 class JobCancelledError(JobError):

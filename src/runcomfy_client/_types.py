@@ -1,8 +1,11 @@
-"""Typed values the API answers with: job states, results, outputs, cancel outcomes."""
+"""Typed values the API answers with: job states, results, outputs, errors, cancel outcomes.
+
+Also the one JSON shape every ``--json`` document about a job takes (:func:`job_document`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -12,6 +15,7 @@ __all__ = [
     "Cancelled",
     "Completed",
     "DownloadProgress",
+    "ErrorInfo",
     "Failed",
     "InProgress",
     "JobStatus",
@@ -19,6 +23,7 @@ __all__ = [
     "Queued",
     "Result",
     "UnknownStatus",
+    "job_document",
     "normalise_status",
     "parse_status",
 ]
@@ -68,6 +73,15 @@ class JobStatus:
         """True once the job can no longer change."""
         return self.status in TERMINAL
 
+    def as_dict(self) -> dict[str, Any]:
+        """The job's JSON document (see :func:`job_document`)."""
+        return job_document(
+            self.request_id,
+            self.status,
+            queue_position=getattr(self, "position", None),
+            error=getattr(self, "error", None),
+        )
+
 
 @dataclass(frozen=True)
 class Queued(JobStatus):
@@ -88,9 +102,12 @@ class Completed(JobStatus):
 
 @dataclass(frozen=True)
 class Failed(JobStatus):
-    """Finished without a result; ``error`` holds what the server said, when it said it."""
+    """Finished without a result; ``error`` holds what the server said, when it said it.
 
-    error: Any = None
+    The status answer rarely says why: the clients fill ``error`` in from the job's result.
+    """
+
+    error: ErrorInfo | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +131,85 @@ def _position(value: object) -> int | None:
     return None
 
 
+@dataclass(frozen=True)
+class ErrorInfo:
+    """What the server said went wrong: RunComfy's error code, its message and any detail.
+
+    Read from a job's ``error`` (``{"error_code", "error_message", "detail"}``, a gateway's
+    ``{"message"}``, a plain string, or a list of those); ``str()`` gives one readable line.
+    """
+
+    code: int | str | None
+    message: str
+    detail: Any = None
+
+    def __str__(self) -> str:
+        return self.message if self.code is None else f"{self.message} (error_code {self.code})"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form: ``{"code", "message", "detail"}``."""
+        return {"code": self.code, "message": self.message, "detail": self.detail}
+
+    @classmethod
+    def from_body(cls, value: Any) -> ErrorInfo | None:
+        """The error in an answer's ``error`` value; None when the server gave none."""
+        if value is None or value in ("", {}, []):
+            return None
+        if isinstance(value, str):
+            return cls(None, value)
+        if isinstance(value, Mapping):
+            code = next((value[k] for k in ("error_code", "errorCode", "code") if k in value), None)
+            if isinstance(code, bool) or not isinstance(code, (int, str)):
+                code = None
+            message = next(
+                (
+                    value[k]
+                    for k in ("error_message", "message", "error", "detail")
+                    if isinstance(value.get(k), str) and value[k]
+                ),
+                None,
+            )
+            if message is None:
+                import json
+
+                message = json.dumps(value, ensure_ascii=False, default=str, sort_keys=True)
+            return cls(code, message, value.get("detail"))
+        if isinstance(value, (list, tuple)):
+            found = [info for info in map(cls.from_body, value) if info is not None]
+            if not found:
+                return None
+            first = found[0]
+            return first if len(found) == 1 else cls(first.code, first.message, list(value))
+        return cls(None, str(value))
+
+
+def job_document(
+    request_id: str | None,
+    status: str | None,
+    *,
+    queue_position: int | None = None,
+    output: Mapping[str, Any] | None = None,
+    files: Sequence[Path | str] = (),
+    error: ErrorInfo | None = None,
+    cost: float | None = None,
+) -> dict[str, Any]:
+    """The one JSON shape for a job, whatever said it (run, wait, result, status, cancel, batch).
+
+    Always the same keys: ``request_id``, ``status``, ``queue_position`` (while queued),
+    ``output`` (the result's output object, once completed), ``files`` (saved paths), ``error``
+    (``{"code", "message", "detail"}`` or null) and ``cost`` (USD, when the API reported it).
+    """
+    return {
+        "request_id": request_id,
+        "status": status,
+        "queue_position": queue_position,
+        "output": dict(output) if output is not None else None,
+        "files": [str(p) for p in files],
+        "error": error.as_dict() if error is not None else None,
+        "cost": cost,
+    }
+
+
 def parse_status(body: Mapping[str, Any], request_id: str) -> JobStatus:
     """The typed state for a status (or result) body, by the table of spellings."""
     rid = str(body.get("request_id") or request_id)
@@ -127,7 +223,7 @@ def parse_status(body: Mapping[str, Any], request_id: str) -> JobStatus:
     if state == "completed":
         return Completed(rid, state, raw)
     if state == "failed":
-        return Failed(rid, state, raw, body.get("error"))
+        return Failed(rid, state, raw, ErrorInfo.from_body(body.get("error")))
     if state == "cancelled":
         return Cancelled(rid, state, raw)
     shown = text[:_SHOWN_TEXT] if isinstance(text, str) else ("" if text is None else repr(text))
@@ -189,7 +285,7 @@ class Result:
     output: Output
     created_at: str | None = None
     finished_at: str | None = None
-    error: Any = None
+    error: ErrorInfo | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
     files: tuple[Path, ...] = ()
 
@@ -201,9 +297,18 @@ class Result:
     def urls(self) -> list[str]:
         return self.output.urls
 
+    @property
+    def cost(self) -> float | None:
+        """What the job cost in USD, when the API said (``include_cost``)."""
+        value = self.raw.get("cost")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        return float(value)
+
     @classmethod
     def from_body(cls, body: Mapping[str, Any], request_id: str) -> Result:
         text = body.get("status")
+        created, finished = body.get("created_at"), body.get("finished_at")
         output = Output.from_body(body.get("output"))
         status = normalise_status(text)
         if status is None:
@@ -219,22 +324,22 @@ class Result:
             request_id=str(body.get("request_id") or request_id),
             status=status,
             output=output,
-            created_at=body.get("created_at"),
-            finished_at=body.get("finished_at"),
-            error=body.get("error"),
+            created_at=created if isinstance(created, str) else None,
+            finished_at=finished if isinstance(finished, str) else None,
+            error=ErrorInfo.from_body(body.get("error")),
             raw=dict(body),
         )
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "request_id": self.request_id,
-            "status": self.status,
-            "output": dict(self.output.raw),
-            "files": [str(p) for p in self.files],
-            "created_at": self.created_at,
-            "finished_at": self.finished_at,
-            "error": self.error,
-        }
+        """The job's JSON document (see :func:`job_document`)."""
+        return job_document(
+            self.request_id,
+            self.status,
+            output=self.output.raw if self.status == "completed" else None,
+            files=self.files,
+            error=self.error,
+            cost=self.cost,
+        )
 
 
 CancelWord = Literal["cancelled", "cancellation_requested", "not_cancellable"]

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
 
-from ._errors import DeadlineExceededError, JobCancelledError, JobFailedError
+from ._errors import DeadlineExceededError, JobCancelledError, JobError, JobFailedError
 from ._polling import PollingPolicy, PollObservation
 from ._retry import Deadline
 from ._types import (
     TERMINAL,
     Cancelled,
     CancelOutcome,
+    ErrorInfo,
     Failed,
     JobStatus,
     Queued,
@@ -202,10 +204,44 @@ class Waiter:
         )
 
 
-def terminal_error(status: JobStatus, error: object = None) -> Exception | None:
+def terminal_error(status: JobStatus) -> JobError | None:
     """The exception for a job that ended without a result (None when it completed)."""
     if isinstance(status, Failed):
-        return JobFailedError(status.request_id, error if error is not None else status.error)
+        return JobFailedError(status.request_id, status.error)
     if isinstance(status, Cancelled):
         return JobCancelledError(status.request_id)
     return None
+
+
+def needs_reason(status: JobStatus) -> bool:
+    """A failed status that does not say why: the job's result (fetched next) does."""
+    return isinstance(status, Failed) and status.error is None
+
+
+def with_reason(status: JobStatus, result_body: Mapping[str, Any]) -> JobStatus:
+    """``status`` with the error its job's result gives (unchanged when that says nothing)."""
+    error = ErrorInfo.from_body(result_body.get("error"))
+    if isinstance(status, Failed) and error is not None:
+        return replace(status, error=error)
+    return status
+
+
+def ended_without_result(result: Result) -> JobError | None:
+    """JobFailedError (with the server's error) or JobCancelledError for such a result."""
+    if result.status == "failed":
+        return JobFailedError(result.request_id, result.error)
+    if result.status == "cancelled":
+        return JobCancelledError(result.request_id)
+    return None
+
+
+def download_refusal(result: Result) -> JobError | None:
+    """Why ``result`` has nothing to download (failed, cancelled, not finished), or None."""
+    ended = ended_without_result(result)
+    if ended is not None or result.status in ("", "completed"):
+        return ended
+    return JobError(
+        f"job {result.request_id} has not finished (status {result.status}); wait for it "
+        "first (wait(), or runcomfy-client wait ID)",
+        request_id=result.request_id,
+    )

@@ -38,6 +38,7 @@ from ._journal import FINAL_STATES, Journal, JournalRow
 from ._protocol import payload_fingerprint
 from ._registry import Registry
 from ._throttle import AdaptiveLimit
+from ._types import ErrorInfo, job_document
 
 __all__ = [
     "Batch",
@@ -99,15 +100,27 @@ class LineResult:
     files: tuple[Path, ...] = ()
     error: str | None = None
 
+    @property
+    def status(self) -> str | None:
+        """The job's status as the API spells it (None while no job is known to exist)."""
+        return _JOB_STATUS.get(self.state) if self.request_id else None
+
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "line": self.line,
-            "name": self.name,
-            "state": self.state,
-            "request_id": self.request_id,
-            "files": [str(p) for p in self.files],
-            "error": self.error,
-        }
+        """The line (``line``, ``name``, batch ``state``) and its job's document."""
+        error = ErrorInfo(None, self.error) if self.error else None
+        job = job_document(self.request_id, self.status, files=self.files, error=error)
+        return {"line": self.line, "name": self.name, "state": self.state, **job}
+
+
+# A line's journal state -> its job's status. A submitted job may be queued or running: the
+# journal does not know which, so it says what it last knew: the job was accepted.
+_JOB_STATUS = {
+    "submitted": "in_queue",
+    "completed": "completed",
+    "downloaded": "completed",
+    "failed": "failed",
+    "cancelled": "cancelled",
+}
 
 
 def read_batch(

@@ -117,12 +117,10 @@ class S3Uploader:
 
     def _s3(self) -> Any:
         if self._client is None:
-            try:
-                import boto3
-            except ImportError:
-                raise ConfigurationError(
-                    "uploading to S3 needs boto3: pip install 'runcomfy-client[s3]'"
-                ) from None
+            from ._extras import require_extra
+
+            require_extra("s3", "uploading to S3")
+            import boto3
             from botocore.config import Config
 
             # SigV4 presigned URLs: accepted in every AWS region and by S3-compatible stores.

@@ -16,7 +16,27 @@ from ._app import cli
 def main() -> None:
     """Console-script entry point."""
     _exit_cleanly_on_sigterm()
+    _log_warnings_safely()
     cli(prog_name="runcomfy-client")
+
+
+def _log_warnings_safely() -> None:
+    """The library's warnings (retries, ...) on stderr as plain lines, as Python's fallback
+    would print them, but with the server's text in them made harmless for the terminal."""
+    import logging
+
+    from ._terminal import terminal_safe
+
+    class SafeFormatter(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            return terminal_safe(super().format(record))
+
+    logger = logging.getLogger("runcomfy_client")
+    if not logger.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setLevel(logging.WARNING)
+        handler.setFormatter(SafeFormatter("%(message)s"))
+        logger.addHandler(handler)
 
 
 def _exit_cleanly_on_sigterm() -> None:

@@ -11,6 +11,7 @@ import click
 from .. import _errors as e
 from .._version import __version__
 from ._exit import EXIT_CODES_HELP, exit_code_for
+from ._terminal import json_safe, terminal_safe
 
 API_KEY_OPTION = (
     "--api-key is not an option, on purpose: a key on the command line is visible to other "
@@ -40,7 +41,7 @@ class _Group(click.Group):
         except click.NoSuchOption as exc:  # in a subcommand's options
             raise _explain_api_key(exc) from None
         except e.RunComfyError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {terminal_safe(str(exc))}", err=True)
             ctx.exit(exit_code_for(exc))
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
@@ -104,7 +105,7 @@ def registry_from(ctx: click.Context) -> Any:
 def echo_json(data: Any) -> None:
     import json
 
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.write(json_safe(json.dumps(data, indent=2, ensure_ascii=False)) + "\n")
 
 
 from . import (  # noqa: E402, F401  (register the commands)

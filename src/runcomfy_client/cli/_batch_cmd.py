@@ -16,6 +16,7 @@ from ._display import choose_mode
 from ._download_opts import download_options
 from ._exit import EXIT_CODES_HELP, INTERRUPTED, JOB_FAILED
 from ._jobs_cmd import client_from
+from ._terminal import terminal_safe
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -238,7 +239,7 @@ def _start_progress(mode: str, total: int) -> tuple[Progress | None, TaskID | No
 
 def _line_text(result: LineResult) -> str:
     where = ", ".join(str(p) for p in result.files) or result.error or ""
-    return f"line {result.line} {result.name}  {result.state}  {where}".rstrip()
+    return terminal_safe(f"line {result.line} {result.name}  {result.state}  {where}".rstrip())
 
 
 def _summarise(
@@ -261,6 +262,7 @@ def _summarise(
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(box=None, pad_edge=False, show_edge=False)
     for column in ("line", "id", "state", "request id", "files / error"):
@@ -268,10 +270,16 @@ def _summarise(
     for result in report:
         files = "\n".join(str(p) for p in result.files)
         detail = files if result.state == "downloaded" else (result.error or files)
-        table.add_row(str(result.line), result.name, result.state, result.request_id or "", detail)
+        # Cells as Text: an error from the server is shown, never read as rich markup.
+        cells = (str(result.line), result.name, result.state, result.request_id or "", detail)
+        table.add_row(*(Text(terminal_safe(cell)) for cell in cells))
     console = Console(soft_wrap=False)
     if not console.is_terminal:  # piped: do not fold ids and paths at 80 columns
         console = Console(soft_wrap=False, width=240)
     console.print(table)
     summary = ", ".join(f"{count} {state}" for state, count in totals.items())
-    console.print(f"{len(report)} lines: {summary}; journal {batch.journal_path}")
+    console.print(
+        f"{len(report)} lines: {summary}; journal {batch.journal_path}",
+        markup=False,
+        highlight=False,
+    )

@@ -49,13 +49,11 @@ def codegen_command(
     ctx: click.Context, schemas: Path, out: Path, package: str, check: bool
 ) -> None:
     """Render typed wrappers (pydantic input classes, submit/run functions) from SCHEMAS."""
-    try:
-        from runcomfy_codegen import generate
-    except ImportError as exc:  # pragma: no cover - depends on the installed extras
-        raise click.ClickException(
-            f"codegen needs the 'codegen' extra ({exc.name} is missing): "
-            "pip install 'runcomfy-client[codegen]'"
-        ) from None
+    from .._extras import require_extra
+
+    # Before any schema is read: a missing generator must not look like a bad schema.
+    require_extra("codegen", "runcomfy-client codegen")
+    from runcomfy_codegen import generate
 
     report = generate(schemas, out, package, check=check)
     for warning in report.warnings:

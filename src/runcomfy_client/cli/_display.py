@@ -18,6 +18,7 @@ import click
 
 from .._retry import RetryNotice
 from .._types import DownloadProgress, JobStatus, Queued, UnknownStatus
+from ._terminal import terminal_safe
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -72,8 +73,8 @@ class _Line:
 
         v = self.view
         line = Text()
-        line.append(v.request_id or "", style="bold")
-        line.append(f"  {v.state}  ")
+        line.append(terminal_safe(v.request_id or ""), style="bold")
+        line.append(f"  {terminal_safe(v.state)}  ")
         line.append(f"{v.elapsed():.0f}s", style="dim")
         return line
 
@@ -133,6 +134,7 @@ class JobView:
         """A line for the person (not in quiet mode), above the live display if there is one."""
         if self.mode == "quiet":
             return
+        text = terminal_safe(text)  # statuses, ids and names come from the server
         if self._console is not None and (self._live or self._progress):
             self._console.print(text, markup=False, highlight=False)
         else:
@@ -172,12 +174,16 @@ class JobView:
             return
         if self.mode != "live":
             return
+        from rich.markup import escape
+
         if self._progress is None:
             self._start_progress()
         assert self._progress is not None
         task = self._tasks.get(update.path)
         if task is None:
-            task = self._progress.add_task(update.path.name, total=update.total)
+            task = self._progress.add_task(
+                escape(terminal_safe(update.path.name)), total=update.total
+            )
             self._tasks[update.path] = task
         self._progress.update(task, completed=update.received, total=update.total)
 

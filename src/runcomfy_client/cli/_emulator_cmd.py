@@ -125,13 +125,13 @@ def emulator_command(
     It hosts the models of --schemas, RUNCOMFY_SCHEMA_PATH and the bundled schemas (or those
     of --catalog), listing each with its sidecar's record: display name, categories, price.
     """
-    try:
-        from ..emulator import Emulator, check_answers, parse_deployment_spec, parse_fault
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise click.ClickException(
-            f"the emulator needs the 'emulator' extra: pip install 'runcomfy-client[emulator]' "
-            f"({exc})"
-        ) from None
+    from ..emulator import (  # names its extra when that is missing
+        Emulator,
+        check_answers,
+        parse_deployment_spec,
+        parse_fault,
+    )
+
     try:
         parsed = [parse_fault(f) for f in faults]
     except ValueError as exc:

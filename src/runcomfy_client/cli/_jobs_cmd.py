@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 
+from .. import _errors as e
 from .._keys import KeyFile, read_key_file
-from .._types import Failed, JobStatus, Queued
+from .._types import JobStatus, job_document
 from ._app import cli, echo_json
 from ._display import retry_printer
 from ._download_opts import download_options
 from ._exit import JOB_FAILED
+from ._job_output import echo_safe, failure_document, failure_line, status_line
 
 API_KEY_FILE_ENV = "RUNCOMFY_API_KEY_FILE"
 # What the CLI tells someone with no key: its own ways, not the library's api_key=.
@@ -77,24 +80,6 @@ def client_from(ctx: click.Context, *, asynchronous: bool = False) -> Any:
     return client
 
 
-def status_record(status: JobStatus) -> dict[str, Any]:
-    record: dict[str, Any] = {"request_id": status.request_id, "status": status.status}
-    if isinstance(status, Queued):
-        record["queue_position"] = status.position
-    if isinstance(status, Failed):
-        record["error"] = status.error
-    return record
-
-
-def status_line(status: JobStatus) -> str:
-    extra = ""
-    if isinstance(status, Queued) and status.position is not None:
-        extra = f" (position {status.position})"
-    elif isinstance(status, Failed) and status.error:
-        extra = f": {status.error}"
-    return f"{status.request_id}  {status.status}{extra}"
-
-
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else."
 )
@@ -109,7 +94,7 @@ def status_command(ctx: click.Context, request_id: str, as_json: bool) -> None:
     with client_from(ctx) as client:
         status = client.status(request_id)
     if as_json:
-        echo_json(status_record(status))
+        echo_json(status.as_dict())
     else:
         click.echo(status_line(status))
 
@@ -129,12 +114,19 @@ def wait_command(ctx: click.Context, request_id: str, timeout: float | None, as_
     with client_from(ctx) as client:
         if not as_json:
             client.retry_listeners.append(retry_printer(lambda text: click.echo(text, err=True)))
-        result = client.wait(request_id, timeout=timeout, on_status=show, cancel_on_timeout=False)
+        try:
+            result = client.wait(
+                request_id, timeout=timeout, on_status=show, cancel_on_timeout=False
+            )
+        except e.JobError as exc:
+            if as_json:  # the document first; the error line (stderr) and exit code follow
+                echo_json(failure_document(exc))
+            raise
     if as_json:
         echo_json(result.as_dict())
     else:
         for url in result.urls:
-            click.echo(url)
+            echo_safe(url)
 
 
 @cli.command("result")
@@ -156,24 +148,29 @@ def wait_command(ctx: click.Context, request_id: str, timeout: float | None, as_
 def result_command(
     ctx: click.Context, request_id: str, out: Path | None, timeout: float | None, as_json: bool
 ) -> None:
-    """Fetch the result of REQUEST_ID; with --out, download its files."""
+    """Fetch the result of REQUEST_ID; with --out, download its files (exit 1 if it failed)."""
     files: list[Path] = []
     deadline = None if timeout is None else time.monotonic() + timeout
     with client_from(ctx) as client:
-        result = client.result(request_id)
+        try:
+            result = client.result(request_id)
+        except (e.JobFailedError, e.JobCancelledError) as exc:
+            if as_json:
+                echo_json(failure_document(exc))
+            else:
+                click.echo(failure_line(exc))
+            ctx.exit(JOB_FAILED)
         if out is not None and result.status == "completed":
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             files = result.download(out, timeout=left)
     if as_json:
-        echo_json(dict(result.as_dict(), files=[str(p) for p in files]))
-    else:
-        click.echo(f"{result.request_id}  {result.status}")
-        for url in result.urls:
-            click.echo(url)
-        for path in files:
-            click.echo(f"saved {path}")
-    if result.status in ("failed", "cancelled"):
-        ctx.exit(JOB_FAILED)
+        echo_json(replace(result, files=tuple(files)).as_dict())
+        return
+    echo_safe(f"{result.request_id}  {result.status}")
+    for url in result.urls:
+        echo_safe(url)
+    for path in files:
+        echo_safe(f"saved {path}")
 
 
 @cli.command("cancel")
@@ -183,24 +180,26 @@ def result_command(
 def cancel_command(ctx: click.Context, request_id: str, as_json: bool) -> None:
     """Cancel REQUEST_ID if it is still queued (a running job cannot be cancelled).
 
-    When the API only accepts the cancellation, the job is followed until it ends.
+    When the API only accepts the cancellation, the job is followed until it ends. Exit 1
+    when the job was not cancelled (it runs, or has already ended).
     """
     with client_from(ctx) as client:
         outcome = client.cancel(request_id)
+    state = "cancelled" if outcome.cancelled else outcome.status
     if as_json:
-        echo_json(
-            {"request_id": outcome.request_id, "outcome": outcome.outcome, "status": outcome.status}
-        )
+        echo_json({**job_document(outcome.request_id, state), "outcome": outcome.outcome})
     elif outcome.cancelled:
-        click.echo(f"{request_id}  cancelled")
+        echo_safe(f"{request_id}  cancelled")
     elif outcome.accepted:
-        click.echo(
+        echo_safe(
             f"{request_id}  cancellation requested; the job had not ended yet (status "
             f"{outcome.status}); check with: runcomfy-client status {request_id}"
         )
+    elif state in ("completed", "failed", "cancelled"):
+        echo_safe(f"{request_id}  not cancellable: it has already ended ({state})")
     else:
-        click.echo(
-            f"{request_id}  not cancellable (status {outcome.status}); it will run to the end",
+        echo_safe(
+            f"{request_id}  not cancellable ({state or 'status unknown'}): it runs to the end"
         )
     if not outcome.cancelled:
         ctx.exit(JOB_FAILED)

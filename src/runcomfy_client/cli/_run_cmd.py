@@ -10,6 +10,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,13 @@ from .. import _errors as e
 from .._docs import field_summary
 from .._naming import cli_flag
 from .._registry import Field, ModelSchema
-from .._types import InProgress, JobStatus, Queued
+from .._types import ErrorInfo, InProgress, JobStatus, Queued, Result, job_document
 from ._app import cli, echo_json, registry_from
 from ._display import JobView, choose_mode
 from ._download_opts import download_option_list
 from ._exit import EXIT_CODES_HELP, INTERRUPTED
 from ._inputs import gather_inputs
+from ._job_output import echo_safe, failure_document
 from ._jobs_cmd import client_from
 
 _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -232,24 +234,6 @@ def _read_document(source: str) -> dict[str, Any]:
     return data
 
 
-def _record(
-    request_id: str | None,
-    status: str,
-    output: Any = None,
-    files: Sequence[Path] = (),
-    error: str | None = None,
-) -> dict[str, Any]:
-    record: dict[str, Any] = {
-        "request_id": request_id,
-        "status": status,
-        "output": output,
-        "files": [str(p) for p in files],
-    }
-    if error is not None:
-        record["error"] = error
-    return record
-
-
 def _reattach_hint(request_id: str, out: Path) -> str:
     return (
         f"re-attach with: runcomfy-client wait {request_id}  "
@@ -311,47 +295,43 @@ def run_job(
             _interrupted(ctx, client, view, request_id, stage, out, as_json)
         except e.JobError as exc:
             view.close()
-            _job_error(exc, out, as_json)
+            if as_json:
+                echo_json(failure_document(exc))
+            if isinstance(exc, e.DeadlineExceededError) and not exc.cancelled:
+                click.echo(_reattach_hint(exc.request_id, out), err=True)
             raise
-        except e.DownloadError:
+        except e.DownloadError as exc:
             view.close()
-            click.echo(
-                f"job {request_id} completed but its files were not saved; download them "
-                f"again with: runcomfy-client result {request_id} --out {out}",
-                err=True,
-            )
+            _download_failed(exc, result, out, as_json)  # only the download raises this
             raise
     if as_json:
-        echo_json(_record(result.request_id, result.status, dict(result.output.raw), files))
+        echo_json(replace(result, files=tuple(files)).as_dict())
         return
     if not files:
-        click.echo(f"{result.request_id}  completed with no output files")
+        echo_safe(f"{result.request_id}  completed with no output files")
     for path in files:
-        click.echo(str(path))
+        echo_safe(str(path))
 
 
-def _job_error(exc: e.JobError, out: Path, as_json: bool) -> None:
-    """The job ended without outputs: the JSON record, and how to re-attach when it runs on."""
-    running = isinstance(exc, e.DeadlineExceededError) and not exc.cancelled
+def _download_failed(exc: e.DownloadError, result: Result, out: Path, as_json: bool) -> None:
+    """The job completed but its files were not saved: its document, and how to retry."""
+    rid = result.request_id
     if as_json:
-        state = "failed"
-        if isinstance(exc, e.JobCancelledError) or (
-            isinstance(exc, e.DeadlineExceededError) and exc.cancelled
-        ):
-            state = "cancelled"
-        elif running:
-            state = "in_progress"
-        echo_json(_record(exc.request_id, state, error=str(exc)))
-    if running:
-        click.echo(_reattach_hint(exc.request_id, out), err=True)
+        error = ErrorInfo(None, str(exc))
+        echo_json(job_document(rid, "completed", output=result.output.raw, error=error))
+    click.echo(
+        f"job {rid} completed but its files were not saved; download them "
+        f"again with: runcomfy-client result {rid} --out {out}",
+        err=True,
+    )
 
 
 def _print_submitted(request_id: str, as_json: bool) -> None:
     if as_json:
-        echo_json(_record(request_id, "in_queue"))
+        echo_json(job_document(request_id, "in_queue"))
         return
-    click.echo(request_id)
-    click.echo(f"follow it with: runcomfy-client wait {request_id}", err=True)
+    echo_safe(request_id)
+    echo_safe(f"follow it with: runcomfy-client wait {request_id}", err=True)
 
 
 def _interrupted(
@@ -404,5 +384,5 @@ def _interrupted(
             f"runcomfy-client result {request_id} --out {out}"
         )
     if as_json:
-        echo_json(_record(request_id, state, error="interrupted"))
+        echo_json(job_document(request_id, state, error=ErrorInfo(None, "interrupted")))
     ctx.exit(INTERRUPTED)
