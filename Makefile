@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test check lint typecheck schema-check demo generate check-generated bench soak clean
+.PHONY: install test check lint typecheck schema-check demo generate check-generated docs bench soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,8 +19,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check src codegen generated tests examples bench
-	$(BIN)/ruff format --check src codegen generated tests examples bench
+	$(BIN)/ruff check src codegen generated tests examples bench docs
+	$(BIN)/ruff format --check src codegen generated tests examples bench docs
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -28,7 +28,7 @@ typecheck: $(STAMP)
 schema-check: $(STAMP)
 	$(BIN)/runcomfy-client schema check schemas
 
-check: lint typecheck schema-check check-generated
+check: lint typecheck schema-check check-generated docs
 
 # The demo's emulator jobs take a second: its client polls at a matching pace.
 demo: $(STAMP)
@@ -36,10 +36,15 @@ demo: $(STAMP)
 
 # Typed wrappers in generated/ are rendered from schemas/; CI fails when they are stale.
 generate: $(STAMP)
-	$(BIN)/runcomfy-client codegen --schemas schemas --out generated --package runcomfy_models
+	$(BIN)/runcomfy-client codegen --schemas schemas --out generated --package runcomfy_models --docs docs/models
 
 check-generated: $(STAMP)
-	$(BIN)/runcomfy-client codegen --schemas schemas --out generated --package runcomfy_models --check
+	$(BIN)/runcomfy-client codegen --schemas schemas --out generated --package runcomfy_models --docs docs/models --check
+
+# The HTML documentation in site/ (mkdocs.yml): the guide split from README.md, one page per
+# model (docs/models, from `make generate`), the API reference from docstrings. Warnings fail it.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --quiet
 
 # 2,000 jobs with every fault kind on: bench/soak-results.md. Exits 1 if a goal is missed.
 # Its emulator's jobs take 0.05 s: clients poll it at a matching pace, not the real API's 3 s.
@@ -51,4 +56,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) out dist build
+	rm -rf $(VENV) out dist build site

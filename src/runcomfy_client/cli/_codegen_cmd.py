@@ -44,9 +44,14 @@ def _package_name(_ctx: click.Context, _param: click.Parameter, value: str) -> s
     is_flag=True,
     help="Write nothing; exit 1 listing every file that is not what would be written now.",
 )
+@click.option(
+    "--docs",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also write one Markdown page per model (fields, example calls) into this folder.",
+)
 @click.pass_context
 def codegen_command(
-    ctx: click.Context, schemas: Path, out: Path, package: str, check: bool
+    ctx: click.Context, schemas: Path, out: Path, package: str, check: bool, docs: Path | None
 ) -> None:
     """Render typed wrappers (pydantic input classes, submit/run functions) from SCHEMAS."""
     from .._extras import require_extra
@@ -56,24 +61,32 @@ def codegen_command(
     from runcomfy_codegen import generate
 
     report = generate(schemas, out, package, check=check)
+    changed_pages: list[Path] = []
+    if docs is not None:
+        from .._model_docs import pages_for, write_pages
+
+        changed_pages = [
+            docs / p for p in write_pages(pages_for(schemas, package), docs, check=check)
+        ]
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
     for note in report.notes:
         click.echo(f"note: {note}", err=True)
     if check:
-        if report.out_of_date:
-            for relative in report.out_of_date:
-                click.echo(f"out of date: {out / relative}", err=True)
+        stale = [out / relative for relative in report.out_of_date] + changed_pages
+        if stale:
+            for path in stale:
+                click.echo(f"out of date: {path}", err=True)
             click.echo(
-                f"{len(report.out_of_date)} generated files are out of date; "
+                f"{len(stale)} generated files are out of date; "
                 "run `make generate` (or codegen without --check)",
                 err=True,
             )
             ctx.exit(1)
         click.echo(f"{out / package}: up to date")
         return
-    for relative in report.written:
-        click.echo(f"wrote {out / relative}")
+    for path in [*(out / relative for relative in report.written), *changed_pages]:
+        click.echo(f"wrote {path}")
     for relative in report.removed:
         click.echo(f"removed {out / relative}")
     click.echo(
