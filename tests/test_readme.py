@@ -87,9 +87,16 @@ def _environment(scratch: Path) -> dict[str, str]:
 
 def _scratch_copy(target: Path) -> None:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".venv", "out", ".*_cache")
-    for name in ("examples", "schemas", "src", "generated", "codegen", "tests"):
+    for name in ("examples", "schemas", "src", "generated", "codegen", "tests", "docs", "bench"):
         shutil.copytree(ROOT / name, target / name, ignore=ignore)
-    for name in ("Makefile", "pyproject.toml", "README.md"):
+    for name in (
+        "Makefile",
+        "pyproject.toml",
+        "README.md",
+        "mkdocs.yml",
+        "CHANGELOG.md",
+        "LICENSE",
+    ):
         shutil.copy2(ROOT / name, target / name)
     # .venv: the running environment's parts, linked, with its own install stamp made newer
     # than the copied pyproject.toml, so no make verb ever reinstalls (into the real one).
