@@ -291,3 +291,29 @@ def test_control_characters_from_the_server_are_shown_not_obeyed(
     else:
         shown = (answer.stdout + answer.stderr).lower()  # a status is read lowercased
         assert "\\x1b[2j" in shown  # visible as an escape
+
+
+def test_a_batch_table_shows_server_text_literally(tmp_path: Path) -> None:
+    message = "[bold red]owned[/] \x1b[31mred"
+    with HostileServer() as server:
+        server.routes[f"/v1/models/{FUSIONX}"] = lambda r: json_answer({"request_id": "job-5"})
+        failed = {"request_id": "job-5", "status": "failed"}
+        server.routes["/v1/requests/job-5/status"] = lambda r: json_answer(failed)
+        server.routes["/v1/requests/job-5/result"] = lambda r: json_answer(
+            {**failed, "error": {"error_code": 3, "error_message": message}}
+        )
+        lines = tmp_path / "jobs.jsonl"
+        lines.write_text(json.dumps({"prompt": "p", "image": "https://example.com/a.png"}) + "\n")
+        env = {
+            "RUNCOMFY_BASE_URL": server.url(""),
+            "RUNCOMFY_API_KEY": "k",
+            "RUNCOMFY_API_KEY_FILE": "",
+            "RUNCOMFY_UPLOAD_TO": "",
+            "RUNCOMFY_POLL_INTERVAL": "0.02",
+        }
+        args = ["batch", str(lines), "--out", str(tmp_path / "out"), "--model", FUSIONX]
+        answer = run(args, env)
+    assert answer.exit_code == 1, answer.output
+    _clean(answer.stdout + answer.stderr)
+    assert "[bold red]owned[/]" in answer.stdout  # shown, not read as markup
+    assert "\\x1b[31mred" in answer.stdout
