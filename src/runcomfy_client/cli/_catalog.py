@@ -11,6 +11,7 @@ from rich.table import Table
 from .._dialect import describe_count, describe_range, show_value
 from .._registry import MISSING, Field, ModelSchema
 from ._app import cli, echo_json, registry_from
+from ._job_output import echo_safe
 
 
 def _one_line(model: ModelSchema) -> str:
@@ -167,55 +168,55 @@ def describe_command(ctx: click.Context, model_id: str, as_json: bool) -> None:
     if as_json:
         echo_json([field_record(f) for f in model.fields])
         return
-    click.echo(f"{model.model_id}  ({model.path})")
+    echo_safe(f"{model.model_id}  ({model.path})")
     _record_lines(model)
     made = model.output()
-    click.echo(f"makes: {made.kind}, answered as {made.key!r} ({made.reason})")
+    echo_safe(f"makes: {made.kind}, answered as {made.key!r} ({made.reason})")
     for heading, group in (("required", True), ("optional", False)):
         chosen = [f for f in model.fields if f.required == group]
         if not chosen:
             continue
-        click.echo(f"\n{heading}:")
+        echo_safe(f"\n{heading}:")
         for f in chosen:
-            click.echo(f"  {f.name} ({f.key}): {f.type_name}{_media_line(f)}")
+            echo_safe(f"  {f.name} ({f.key}): {f.type_name}{_media_line(f)}")
             if f.enum is not None:
-                click.echo("      one of: " + ", ".join(show_value(v) for v in f.enum))
+                echo_safe("      one of: " + ", ".join(show_value(v) for v in f.enum))
             elif describe_range(f.schema):
-                click.echo(f"      allowed: {describe_range(f.schema)}")
+                echo_safe(f"      allowed: {describe_range(f.schema)}")
             if f.items is not None and not f.media:
-                click.echo(f"      each item: {_items_text(f.items)}")
+                echo_safe(f"      each item: {_items_text(f.items)}")
             if (f.min_items is not None or f.max_items is not None) and not f.media:
-                click.echo(f"      items: {describe_count(f.min_items, f.max_items)}")
+                echo_safe(f"      items: {describe_count(f.min_items, f.max_items)}")
             for rule in _validations(f):
                 note = "" if rule["checked"] else " (not checked by the client)"
                 shown = f"{rule['rule']} {show_value(rule['value'])}"
                 error = f": {rule['error']}" if rule["error"] else ""
-                click.echo(f"      rule {shown}{error}{note}")
+                echo_safe(f"      rule {shown}{error}{note}")
             if f.description:
-                click.echo(f"      {f.description}")
+                echo_safe(f"      {f.description}")
             if f.default is not MISSING:
-                click.echo(f"      server default: {show_value(f.default, 60)}")
+                echo_safe(f"      server default: {show_value(f.default, 60)}")
     if model.warnings:
-        click.echo("\nlint warnings:")
+        echo_safe("\nlint warnings:")
         for warning in model.warnings:
-            click.echo(f"  {warning.key or '-'}: {warning.message}")
+            echo_safe(f"  {warning.key or '-'}: {warning.message}")
 
 
 def _record_lines(model: ModelSchema) -> None:
     """The catalog record of the model's sidecar: name, categories, price; or how to get it."""
     info = model.info
     if info is None:
-        click.echo("price: unknown (no catalog record; `schema sync` fetches it)")
+        echo_safe("price: unknown (no catalog record; `schema sync` fetches it)")
         return
     if info.display_name:
-        click.echo(f"name: {info.display_name}")
+        echo_safe(f"name: {info.display_name}")
     if info.categories:
-        click.echo(f"categories: {', '.join(info.categories)}")
+        echo_safe(f"categories: {', '.join(info.categories)}")
     if info.deployment is not None:
         deployment = info.deployment.get("deployment_id") or "none yet"
-        click.echo(f"deployment: {deployment} (schema derived from its workflow)")
+        echo_safe(f"deployment: {deployment} (schema derived from its workflow)")
     else:
-        click.echo(f"price: {info.price_line()}")
+        echo_safe(f"price: {info.price_line()}")
 
 
 @cli.group("schema")
@@ -243,11 +244,11 @@ def schema_check_command(ctx: click.Context, folders: tuple[str, ...], strict: b
             model = registry.get(model_id)
         except e.SchemaError as exc:
             failures += 1
-            click.echo(f"error: {exc}", err=True)
+            echo_safe(f"error: {exc}", err=True)
             continue
         for warning in model.warnings:
             warnings += 1
-            click.echo(f"warning: {warning}", err=True)
-    click.echo(f"{len(ids)} schemas checked: {failures} invalid, {warnings} lint warnings")
+            echo_safe(f"warning: {warning}", err=True)
+    echo_safe(f"{len(ids)} schemas checked: {failures} invalid, {warnings} lint warnings")
     if failures or (strict and warnings):
         ctx.exit(1)

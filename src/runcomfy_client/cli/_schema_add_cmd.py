@@ -15,6 +15,7 @@ from .._registry import OUTPUT_SUFFIX, Registry, load_json, model_from_schema
 from .._schema_store import input_schema_of, schema_text, write_text
 from ._app import registry_from
 from ._catalog import schema_group
+from ._job_output import echo_safe
 from ._jobs_cmd import client_from
 
 
@@ -136,19 +137,19 @@ def schema_add_command(
     known: Registry = registry_from(ctx)
     earlier = known.source(model_id) if model_id in known else None
     for warning in model.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        echo_safe(f"warning: {warning}", err=True)
     _write_new(target, text, force)
-    click.echo(f"added {model_id}: {target} ({len(model.fields)} fields)")
+    echo_safe(f"added {model_id}: {target} ({len(model.fields)} fields)")
     _write_output_schema(known, target_dir, target, output, output_text, force)
     if earlier is not None and earlier.resolve() != target.resolve():
-        click.echo(f"note: {model_id} was also found at {earlier}", err=True)
+        echo_safe(f"note: {model_id} was also found at {earlier}", err=True)
     hint_schema_folder(known, target_dir)
 
 
 def hint_schema_folder(registry: Registry, folder: Path) -> None:
     """Say how to use a folder the command's registry does not search."""
     if folder.resolve() not in {d.resolve() for d in registry.user_dirs}:
-        click.echo(f"use it with: --schemas {folder} (or RUNCOMFY_SCHEMA_PATH={folder})", err=True)
+        echo_safe(f"use it with: --schemas {folder} (or RUNCOMFY_SCHEMA_PATH={folder})", err=True)
 
 
 def _write_output_schema(
@@ -167,4 +168,4 @@ def _write_output_schema(
         return
     path = target.with_name(target.name[: -len(".json")] + OUTPUT_SUFFIX)
     _write_new(path, text or json.dumps(output, indent=2, ensure_ascii=False), force)
-    click.echo(f"added its output schema: {path}")
+    echo_safe(f"added its output schema: {path}")
