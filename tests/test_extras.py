@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import sys
 from pathlib import Path
 
@@ -31,10 +30,6 @@ def test_codegen_without_its_extra_names_it_and_does_not_blame_the_schema(
 
 def test_the_emulator_without_its_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "aiohttp", None)
-    monkeypatch.delitem(sys.modules, "runcomfy_client.emulator")
-    with pytest.raises(MissingExtraError, match=r"runcomfy-client\[emulator\]") as caught:
-        importlib.import_module("runcomfy_client.emulator")
-    assert isinstance(caught.value, ImportError)  # `except ImportError` still catches it
     result = CliRunner().invoke(cli, ["emulator", "--port", "0"])
     assert result.exit_code == 2 and "runcomfy-client[emulator]" in result.stderr
 

@@ -264,7 +264,7 @@ def test_batch_uploads_only_media_unless_any_file_is_allowed(
     assert report["picture"]["state"] == "downloaded"
     assert (
         report["text"]["state"] != "downloaded"
-        and "is not an image file" in report["text"]["error"]
+        and "is not an image file" in report["text"]["error"]["message"]
     )
     assert emulator.stats()["requests"]["upload"] == before + 1
     lenient = CliRunner().invoke(

@@ -125,7 +125,10 @@ def emulator_command(
     It hosts the models of --schemas, RUNCOMFY_SCHEMA_PATH and the bundled schemas (or those
     of --catalog), listing each with its sidecar's record: display name, categories, price.
     """
-    from ..emulator import (  # names its extra when that is missing
+    from .._extras import require_extra
+
+    require_extra("emulator", "runcomfy-client emulator")  # before aiohttp's own ImportError
+    from ..emulator import (
         Emulator,
         check_answers,
         parse_deployment_spec,

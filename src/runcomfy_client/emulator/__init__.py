@@ -4,11 +4,7 @@ CI and demos.
 Needs the ``emulator`` extra (``pip install 'runcomfy-client[emulator]'``).
 """
 
-from .._extras import require_extra
-
-require_extra("emulator", "the emulator")  # its own message, before aiohttp's ImportError
-
-from ._faults import (  # noqa: E402
+from ._faults import (
     ANSWER_SWITCHES,
     FAULT_KINDS,
     Fault,
@@ -16,8 +12,8 @@ from ._faults import (  # noqa: E402
     check_answers,
     parse_fault,
 )
-from ._runner import Emulator  # noqa: E402
-from ._serverless import ServedDeployment, parse_deployment_spec  # noqa: E402
+from ._runner import Emulator
+from ._serverless import ServedDeployment, parse_deployment_spec
 
 __all__ = [
     "ANSWER_SWITCHES",
