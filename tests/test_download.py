@@ -42,9 +42,10 @@ from .hostile_http import (
 PAYLOAD = random.Random(16).randbytes(300_000)
 LOCAL = "http://127.0.0.1:1"  # a loopback API: emulator mode, loopback outputs allowed
 REMOTE = "https://model-api.runcomfy.net"
-# outage_budget=0: give up after max_retries failures in a row, however short they were.
+# A file's transient trouble is retried for the outage budget (15 minutes by default): a tiny
+# one here, so that giving up is tested without waiting.
 FAST_RETRY = RetryPolicy(
-    max_retries=3, backoff_base=0.001, backoff_max=0.01, retry_after_max=0.01, outage_budget=0
+    backoff_base=0.001, backoff_max=0.01, retry_after_max=0.01, outage_budget=0.1
 )
 MODES = ["fast", "httpx", "async-fast", "async-httpx"]
 
@@ -209,7 +210,10 @@ def test_a_short_body_never_becomes_a_file(
     server: HostileServer, mode: str, tmp_path: Path
 ) -> None:
     server.routes["/v.mp4"] = lambda r: [head(200, {"Content-Length": len(PAYLOAD)}) + b"x" * 10]
-    with pytest.raises(DownloadError, match=r"gave up after 4 failed attempts in a row"):
+    with pytest.raises(
+        DownloadError,
+        match=r"; gave up after \d+ attempts over 0 s, the outage budget",
+    ):
         fetch(mode, server.url("/v.mp4"), tmp_path)
     assert list(tmp_path.iterdir()) == []
 
@@ -544,7 +548,7 @@ def test_the_fast_reader_connects_to_the_address_it_checked(
             "https://cdn.example.com/v.mp4",
             tmp_path,
             base_url=REMOTE,
-            retry=RetryPolicy(max_retries=0, outage_budget=0),
+            retry=RetryPolicy.none(),
         )
     assert connected == [["93.184.216.34"]]
 
@@ -629,6 +633,45 @@ def test_transient_answers_are_retried(server: HostileServer, mode: str, tmp_pat
     server.routes["/v.mp4"] = route
     [path] = fetch(mode, server.url("/v.mp4"), tmp_path)
     assert path.read_bytes() == PAYLOAD
+
+
+def test_retries_are_announced_to_the_retry_listeners(
+    server: HostileServer, mode: str, tmp_path: Path
+) -> None:
+    import threading
+
+    from runcomfy_client._retry import RetryNotice
+
+    calls = {"n": 0}
+
+    def route(request: Request) -> Iterable[bytes]:
+        calls["n"] += 1
+        return [answer(503, b"")] if calls["n"] == 1 else serve_file(PAYLOAD, request)
+
+    server.routes["/v.mp4"] = route
+    seen: list[tuple[RetryNotice, int]] = []
+    result = Result("job-16", "completed", Output.from_body({"video": server.url("/v.mp4")}))
+    options: dict[str, Any] = {
+        "api_key": "k",
+        "base_url": LOCAL,
+        "retry": FAST_RETRY,
+        "downloads": DownloadPolicy(fast=mode.endswith("fast")),
+    }
+    if mode.startswith("async"):
+
+        async def run() -> None:
+            async with AsyncClient(**options) as client:
+                client.retry_listeners.append(lambda n: seen.append((n, threading.get_ident())))
+                await client.download(result, tmp_path)
+
+        asyncio.run(run())
+    else:
+        with Client(**options) as client:
+            client.retry_listeners.append(lambda n: seen.append((n, threading.get_ident())))
+            client.download(result, tmp_path)
+    [(notice, thread)] = seen
+    assert (notice.kind, notice.request_id, notice.reason) == ("download", "job-16", "HTTP 503")
+    assert thread == threading.get_ident()  # on the caller's thread (the event loop's)
 
 
 def test_a_permanent_answer_is_not_retried(
@@ -877,9 +920,7 @@ def test_httpx_refuses_a_peer_that_dns_rebinding_swapped_in(
     monkeypatch.setattr(socket, "getaddrinfo", fake)
     url = server.url("/v.mp4", host="cdn.test")
     with pytest.raises(DownloadError, match=r"resolves to 127\.0\.0\.1, a loopback address"):
-        fetch(
-            mode_, url, tmp_path, base_url=REMOTE, retry=RetryPolicy(max_retries=0, outage_budget=0)
-        )
+        fetch(mode_, url, tmp_path, base_url=REMOTE, retry=RetryPolicy.none())
     assert len(lookups) == 2
     assert list(tmp_path.iterdir()) == []
 

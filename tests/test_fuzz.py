@@ -231,8 +231,9 @@ def test_cut_downloads_never_land_under_the_final_name(
         return httpx.Response(200, headers=headers, stream=_CutStream(data, declared))
 
     http = httpx.Client(transport=httpx.MockTransport(answer))
-    # A cut transfer is resumed after a backoff; a tiny one keeps 60 examples fast.
-    quick = RetryPolicy(backoff_base=0.001, backoff_max=0.001, outage_budget=0)
+    # A cut transfer is resumed after a backoff, for the outage budget (a file of a paid job is
+    # not given up lightly); tiny ones keep 60 examples fast.
+    quick = RetryPolicy(backoff_base=0.001, backoff_max=0.001, outage_budget=0.02)
     client = Client(api_key="k", base_url="https://api.test", http_client=http, retry=quick)
     result = Result("r", "completed", Output.from_body({"video": "https://cdn.test/v.mp4"}))
     try:

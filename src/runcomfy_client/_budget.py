@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import socket
 import threading
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import Protocol
 
 import httpx
 
-__all__ = ["clip", "clip_timeout", "cut", "cut_when_due", "socket_of"]
+__all__ = ["bounded", "clip", "clip_timeout", "cut", "cut_when_due", "socket_of"]
 
 
 def clip(value: float | None, left: float | None) -> float | None:
@@ -37,22 +39,29 @@ def clip_timeout(timeout: httpx.Timeout, left: float | None) -> httpx.Timeout:
     )
 
 
-def cut(sock: socket.socket) -> None:
+class _Shuttable(Protocol):
+    def shutdown(self, how: int, /) -> None: ...
+
+
+def cut(sock: _Shuttable) -> None:
     """Wake whoever reads ``sock`` with an end of stream, from any thread."""
     # socket.socket.shutdown, not SSLSocket's override (which is not meant for other threads);
     # close() from another thread would not be safe either.
     with suppress(OSError):
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        if isinstance(sock, socket.socket):
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        else:  # asyncio's TransportSocket (httpx's async connections): the same shutdown(2)
+            sock.shutdown(socket.SHUT_RDWR)
 
 
-def socket_of(response: httpx.Response) -> socket.socket | None:
+def socket_of(response: httpx.Response) -> _Shuttable | None:
     """The socket an httpx answer arrives on, when its transport has one."""
     stream = response.extensions.get("network_stream")
     sock = stream.get_extra_info("socket") if stream is not None else None
-    return sock if isinstance(sock, socket.socket) else None
+    return sock if callable(getattr(sock, "shutdown", None)) else None
 
 
-def cut_when_due(sock: socket.socket | None, left: float | None) -> threading.Timer | None:
+def cut_when_due(sock: _Shuttable | None, left: float | None) -> threading.Timer | None:
     """A started timer that cuts ``sock`` in ``left`` seconds (cancel it when done)."""
     if sock is None or left is None:
         return None
@@ -60,3 +69,14 @@ def cut_when_due(sock: socket.socket | None, left: float | None) -> threading.Ti
     timer.daemon = True
     timer.start()
     return timer
+
+
+@contextmanager
+def bounded(response: httpx.Response, left: float | None) -> Iterator[None]:
+    """While reading ``response``: its connection is cut if ``left`` seconds pass."""
+    timer = cut_when_due(socket_of(response), left)
+    try:
+        yield
+    finally:
+        if timer is not None:
+            timer.cancel()

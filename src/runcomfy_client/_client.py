@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from . import _protocol as p
+from ._budget import bounded, clip_timeout
 from ._deployments import AsyncDeployments, Deployments
 from ._deployments import serverless_base_url as resolve_serverless_base_url
 from ._download import DownloadJob, ProgressCallback, download_async, download_sync, plan_targets
@@ -95,6 +96,8 @@ async def _async_sleep(seconds: float) -> None:
 
 
 _R = TypeVar("_R", bound=Result)
+# A request made under a deadline may run this long past it (see _Common._request_budget).
+REQUEST_GRACE = 0.5
 # How long cancel() follows a job whose cancellation the server accepted but had not finished.
 CANCEL_FOLLOW = 30.0
 
@@ -251,12 +254,22 @@ class _Common:
     def _url(self, call: p.Call) -> str:
         return (call.base_url or self._settings.base_url) + call.path
 
-    def _request_args(self, call: p.Call) -> dict[str, Any]:
+    def _request_budget(self, deadline: Deadline | None) -> float | None:
+        """Seconds one request may take under ``deadline``: what is left, and a little grace
+        (so that a result fetched right at the deadline is not lost to it)."""
+        if deadline is None:
+            return None
+        return max(deadline.at - self._clock(), REQUEST_GRACE)
+
+    def _request_args(self, call: p.Call, deadline: Deadline | None = None) -> dict[str, Any]:
         settings = self._settings
         headers = settings.headers() if call.authenticated else {"Accept": "application/json"}
+        timeout = settings.submit_timeout if call.is_submit else settings.timeout
         args: dict[str, Any] = {
             "headers": headers,
-            "timeout": settings.submit_timeout if call.is_submit else settings.timeout,
+            # Under a deadline each phase's timeout is clipped to it; the read is also cut at
+            # it (see _send): per-read timeouts alone let a trickling answer run for ever.
+            "timeout": clip_timeout(timeout, self._request_budget(deadline)),
         }
         if call.json is not None:
             args["json"] = call.json
@@ -285,6 +298,8 @@ class _Common:
             deadline=None if timeout is None else time.monotonic() + timeout,
             budget=timeout,
             on_progress=on_progress,
+            on_retry=self._download_retrying,
+            request_id=result.request_id or None,
         )
         targets = plan_targets(result.urls, Path(directory), overwrite=overwrite)
         return job, list(zip(result.urls, targets, strict=True))
@@ -304,6 +319,11 @@ class _Common:
             notice = retry.notice(call, attempts)
             for listener in list(self.retry_listeners):
                 listener(notice)
+
+    def _download_retrying(self, notice: RetryNotice) -> None:
+        p.logger.warning("download of job %s: %s", notice.request_id, notice)
+        for listener in list(self.retry_listeners):
+            listener(notice)
 
     def _handle_data(self, body: Mapping[str, Any], call: p.Call) -> _HandleData:
         request_id = body.get("request_id")
@@ -484,8 +504,11 @@ class Client(_Common):
         attempts = self._attempts(call, deadline)
         while True:
             try:
-                args = self._request_args(call)
-                with self._http.stream(call.method, self._url(call), **args) as response:
+                args = self._request_args(call, deadline)
+                with (
+                    self._http.stream(call.method, self._url(call), **args) as response,
+                    bounded(response, self._request_budget(deadline)),
+                ):
                     content = _read_capped(response.iter_bytes(), call.max_bytes)
                 self._notice(response)
                 outcome = p.decide(
@@ -875,9 +898,10 @@ class AsyncClient(_Common):
         attempts = self._attempts(call, deadline)
         while True:
             try:
-                args = self._request_args(call)
+                args = self._request_args(call, deadline)
                 async with self._http.stream(call.method, self._url(call), **args) as response:
-                    content = await _aread_capped(response.aiter_bytes(), call.max_bytes)
+                    with bounded(response, self._request_budget(deadline)):
+                        content = await _aread_capped(response.aiter_bytes(), call.max_bytes)
                 self._notice(response)
                 outcome = p.decide(
                     call, attempts, self._settings, response=response, content=content

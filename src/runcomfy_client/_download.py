@@ -37,7 +37,7 @@ from ._budget import cut_when_due, socket_of
 from ._download_flow import ProgressCallback, RetryableError, Transfer
 from ._download_policy import DownloadPolicy, addresses_of, resolve
 from ._errors import DownloadError
-from ._retry import RetryPolicy
+from ._retry import RetryNotice, RetryPolicy
 from ._types import DownloadProgress
 
 if TYPE_CHECKING:
@@ -92,9 +92,16 @@ class DownloadJob:
     deadline: float | None = None  # time.monotonic() by which every file must be saved
     budget: float | None = None  # the timeout that set it, in seconds (for messages)
     on_progress: ProgressCallback | None = None
+    on_retry: Callable[[RetryNotice], None] | None = None  # told before each retry waits
+    request_id: str | None = None
 
     def transfer(
-        self, url: str, path: Path, label: str, on_progress: ProgressCallback | None
+        self,
+        url: str,
+        path: Path,
+        label: str,
+        on_progress: ProgressCallback | None,
+        on_retry: Callable[[RetryNotice], None] | None,
     ) -> Transfer:
         return Transfer(
             url,
@@ -107,6 +114,8 @@ class DownloadJob:
             read_timeout=self.timeout.read,
             connect_timeout=self.timeout.connect,
             on_progress=on_progress,
+            on_retry=on_retry,
+            request_id=self.request_id,
             label=label,
         )
 
@@ -130,7 +139,7 @@ def download_sync(
     http: httpx.Client, job: DownloadJob, url: str, path: Path, label: str = ""
 ) -> Path:
     """Fetch ``url`` to ``path``, verified (see ``_download_flow``)."""
-    transfer = job.transfer(url, path, label, job.on_progress)
+    transfer = job.transfer(url, path, label, job.on_progress, job.on_retry)
     if job.fast(url):
         return _run_sync(transfer, _fast_attempt(), _FAST_FAILURES)
     return _run_sync(transfer, _httpx_attempt(http, job), _HTTPX_FAILURES)
@@ -226,7 +235,7 @@ async def download_async(
     loop = asyncio.get_running_loop()
     if job.fast(url):
         return await _fast_in_thread(loop, job, url, path, label)
-    transfer = job.transfer(url, path, label, job.on_progress)
+    transfer = job.transfer(url, path, label, job.on_progress, job.on_retry)
     left = transfer.remaining()
     if left is None:
         return await _run_async(http, job, transfer)
@@ -303,7 +312,9 @@ async def _fast_in_thread(
 
     if callback is not None:
         relay = lambda update: _post(loop, deliver, update)  # noqa: E731
-    transfer = job.transfer(url, path, label, relay)
+    announce = job.on_retry
+    notices = None if announce is None else lambda notice: _post(loop, announce, notice)
+    transfer = job.transfer(url, path, label, relay, notices)
     attempt = _fast_attempt()
     try:
         saved = await _in_thread(

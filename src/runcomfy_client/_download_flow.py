@@ -45,7 +45,14 @@ from ._download_policy import (
     check_url,
 )
 from ._errors import DownloadError
-from ._retry import RETRYABLE_STATUS, RetryPolicy, parse_retry_after
+from ._retry import (
+    RETRYABLE_STATUS,
+    Attempts,
+    Deadline,
+    RetryNotice,
+    RetryPolicy,
+    parse_retry_after,
+)
 from ._types import DownloadProgress
 from ._version import __version__
 
@@ -130,6 +137,8 @@ class Transfer:
         read_timeout: float | None = 30.0,
         connect_timeout: float | None = 10.0,
         on_progress: ProgressCallback | None = None,
+        on_retry: Callable[[RetryNotice], None] | None = None,
+        request_id: str | None = None,
         label: str = "",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -143,6 +152,8 @@ class Transfer:
         self.read_timeout = read_timeout
         self.connect_timeout = connect_timeout
         self.on_progress = on_progress
+        self.on_retry = on_retry
+        self.request_id = request_id
         self.clock = clock
         self._started = clock()
         self.first = check_url(url, policy, local=local)
@@ -160,8 +171,7 @@ class Transfer:
         self._expect: int | None = None  # bytes this answer's body should carry
         self._got = 0  # bytes of this answer's body so far (as sent, maybe encoded)
         self._decoder: zlib._Decompress | None = None
-        self._failures = 0
-        self._failing_since: float | None = None  # when the current streak without bytes began
+        self._attempts = self._new_attempts()
         self._restarts = 0
         self._high_water = 0
         self._stop = threading.Event()
@@ -255,7 +265,10 @@ class Transfer:
             return False
         if status in RETRYABLE_STATUS:
             raise RetryableError(
-                f"HTTP {status}", retry_after=parse_retry_after(headers.get("retry-after"))
+                f"HTTP {status}",
+                retry_after=parse_retry_after(
+                    headers.get("retry-after"), cap=self.retry.retry_after_max
+                ),
             )
         if status not in (200, 206):
             raise DownloadError(f"{self.label}: answered HTTP {status}", url=self.first.shown)
@@ -458,7 +471,13 @@ class Transfer:
     # -- after a failure --------------------------------------------------------------------
 
     def failed(self, exc: BaseException) -> float:
-        """Seconds to wait before trying again, or DownloadError when it is time to stop."""
+        """Seconds to wait before trying again, or DownloadError when it is time to stop.
+
+        The file belongs to a job that was paid for, so transient trouble is retried as the
+        client retries a job's status (``RetryPolicy``): until the deadline, or without one
+        for the policy's outage budget of failures with no new bytes. A cut after progress
+        resumes at once.
+        """
         if self.cancelled:
             raise DownloadError(f"{self.label}: cancelled", url=self.first.shown) from None
         if isinstance(exc, DownloadError):
@@ -467,11 +486,8 @@ class Transfer:
         reason, retry_after, restart = self._reason(exc)
         progressed = self.received > self._high_water
         self._high_water = max(self._high_water, self.received)
-        self._failures = 0 if progressed else self._failures + 1
-        now = self.clock()
-        if progressed or self._failing_since is None:
-            self._failing_since = now
-        failing_for = now - self._failing_since
+        if progressed:
+            self._attempts = self._new_attempts()
         if restart:
             self._restarts += 1
             if self._restarts > MAX_RESTARTS:
@@ -482,30 +498,40 @@ class Transfer:
             self._use_ranges = False
             self.received = 0
             self.total = None
-        elif (
-            self.deadline is None
-            and self._failures > self.retry.max_retries
-            and failing_for >= self.retry.outage_budget
-        ):
-            # A paid job's file: given up only after max_retries failures in a row that also
-            # span the outage budget (issue 15), unless the caller's deadline says otherwise.
-            raise DownloadError(
-                f"{self.label}: {reason} (gave up after {self._failures} failed "
-                f"attempt{'s' if self._failures != 1 else ''} in a row over {failing_for:.0f} s; "
-                f"outage budget {self.retry.outage_budget:g} s)",
-                url=self.first.shown,
-            )
         self._next_attempt()
         if progressed or restart:
             return 0.0  # a cut after progress is no sign of overload: resume at once
-        delay = self.retry.delay(self._failures, retry_after)
-        left = self.remaining()
-        if left is not None and delay >= left:
-            raise DownloadError(
-                f"{self.label}: {reason}; the deadline leaves no time to try again",
-                url=self.first.shown,
+        attempts = self._attempts
+        delay = attempts.next_delay(retry_after)
+        if delay is None or (self.deadline is not None and delay >= (self.remaining() or 0)):
+            if self.deadline is not None:
+                ended = "the deadline leaves no time to try again"
+            else:
+                ended = (
+                    f"gave up after {attempts.attempt} attempts over "
+                    f"{attempts.failing_for():.0f} s, the outage budget"
+                )
+            raise DownloadError(f"{self.label}: {reason}; {ended}", url=self.first.shown)
+        attempts.advance()
+        if self.on_retry is not None:
+            self.on_retry(
+                RetryNotice(
+                    "download",
+                    self.request_id,
+                    reason,
+                    attempts.failing_for(),
+                    delay,
+                    retry_after is not None,
+                )
             )
         return delay
+
+    def _new_attempts(self) -> Attempts:
+        deadline = None
+        if self.deadline is not None:
+            seconds = self.budget if self.budget is not None else self.deadline - self._started
+            deadline = Deadline(self.deadline, seconds)
+        return Attempts(self.retry, persistent=True, clock=self.clock, deadline=deadline)
 
     def _reason(self, exc: BaseException) -> tuple[str, float | None, bool]:
         if isinstance(exc, RetryableError):
