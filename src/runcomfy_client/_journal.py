@@ -53,9 +53,11 @@ CREATE TABLE IF NOT EXISTS lines (
     files       TEXT,                 -- JSON list of paths relative to the output folder
     error       TEXT,
     resubmitted INTEGER NOT NULL DEFAULT 0,  -- submitted again after an uncertain submit
-    updated     REAL NOT NULL
+    updated     REAL NOT NULL,
+    cost        REAL                  -- USD, as the API reported it for the finished job
 );
 """
+_COLUMNS = "line, name, model_id, digest, state, request_id, files, error, resubmitted, cost"
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ class JournalRow:
     files: tuple[str, ...]
     error: str | None
     resubmitted: int
+    cost: float | None = None
 
 
 class Journal:
@@ -94,6 +97,9 @@ class Journal:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(_SCHEMA)
+        columns = {row[1] for row in db.execute("PRAGMA table_info(lines)")}
+        if "cost" not in columns:  # a journal written before costs were recorded
+            db.execute("ALTER TABLE lines ADD COLUMN cost REAL")
         self._db = db
         return self
 
@@ -142,16 +148,12 @@ class Journal:
     # -- reading ----------------------------------------------------------------------------
 
     def rows(self) -> list[JournalRow]:
-        cursor = self.db.execute(
-            "SELECT line, name, model_id, digest, state, request_id, files, error, resubmitted "
-            "FROM lines ORDER BY line"
-        )
+        cursor = self.db.execute(f"SELECT {_COLUMNS} FROM lines ORDER BY line")  # noqa: S608
         return [_row(r) for r in cursor]
 
     def row(self, line: int) -> JournalRow | None:
         found = self.db.execute(
-            "SELECT line, name, model_id, digest, state, request_id, files, error, resubmitted "
-            "FROM lines WHERE line = ?",
+            f"SELECT {_COLUMNS} FROM lines WHERE line = ?",  # noqa: S608
             (line,),
         ).fetchone()
         return _row(found) if found else None
@@ -169,12 +171,12 @@ class Journal:
             )
 
     def set_state(self, line: int, state: str, **fields: Any) -> None:
-        """Move a line to ``state``, setting ``request_id``, ``files`` or ``error`` too."""
+        """Move a line to ``state``, setting ``request_id``, ``files``, ``error`` or ``cost``."""
         assert state in STATES, state
         columns = ["state = ?", "updated = ?"]
         values: list[Any] = [state, time.time()]
         for column, value in fields.items():
-            if column not in ("request_id", "files", "error"):
+            if column not in ("request_id", "files", "error", "cost"):
                 raise ValueError(column)
             columns.append(f"{column} = ?")
             values.append(json.dumps(list(value)) if column == "files" else value)
@@ -227,4 +229,4 @@ class _Transaction:
 
 def _row(r: Sequence[Any]) -> JournalRow:
     files = tuple(json.loads(r[6])) if r[6] else ()
-    return JournalRow(r[0], r[1], r[2], r[3], r[4], r[5], files, r[7], r[8])
+    return JournalRow(r[0], r[1], r[2], r[3], r[4], r[5], files, r[7], r[8], r[9])

@@ -54,6 +54,10 @@ JOB_ANSWER_BYTES = 8 * 1024 * 1024
 OTHER_ANSWER_BYTES = 64 * 1024 * 1024
 MAX_DEPTH = 64
 MAX_INT_DIGITS = 30
+TOP_UP = (
+    "your RunComfy balance does not cover this job: top it up on https://www.runcomfy.com "
+    "(your account's billing page), then run it again"
+)
 
 
 def is_loopback(host: str) -> bool:
@@ -260,9 +264,10 @@ def status_call(request_id: str) -> Call:
 
 
 def result_call(request_id: str) -> Call:
+    # include_cost: a finished job's answer says what it cost (Result.cost).
     return Call(
         "GET",
-        f"/v1/requests/{quote(request_id, safe='')}/result",
+        f"/v1/requests/{quote(request_id, safe='')}/result?include_cost=true",
         request_id=request_id,
         kind="result",
     )
@@ -409,6 +414,7 @@ def error_from_response(status: int, body: Any, call: Call) -> e.APIError:
         message = f"unknown model: {message}"
     elif code in (400002, 10001) or status == 402:  # 10001: the Serverless API's way to say it
         cls = e.InsufficientBalanceError
+        message = f"{message} ({TOP_UP})"
     elif code == 10002:
         cls = e.PermissionDeniedError
         message = (

@@ -12,6 +12,13 @@ Every line is validated before anything is submitted. A SQLite journal records e
 are re-attached by id, finished ones are downloaded only if their files are missing, and a line
 whose submit was interrupted is reported as uncertain rather than paid for twice.
 
+Money: each finished job's reported ``cost`` is recorded on its line. With ``max_cost`` (USD),
+no line is submitted whose estimate (:mod:`runcomfy_client._pricing`, from the model's published
+price) would take what was spent plus what is in flight past the cap: the batch then stops
+submitting, lets the jobs in flight finish, and leaves the other lines pending. A model with no
+known price makes ``max_cost`` refuse before anything is submitted. An answer that the balance
+is spent (HTTP 402, error 400002) stops submitting the same way.
+
 >>> batch = Batch(read_batch("prompts.jsonl", registry=client.registry), "out/")  # doctest: +SKIP
 >>> async for line in batch.run(async_client):                                   # doctest: +SKIP
 ...     print(line.name, line.state, line.files)
@@ -35,8 +42,9 @@ from . import _errors as e
 from ._client import AsyncClient, Client
 from ._errors import BatchInputError
 from ._journal import FINAL_STATES, Journal, JournalRow
+from ._pricing import CostUnknownError, Estimate, estimate
 from ._protocol import payload_fingerprint
-from ._registry import Registry
+from ._registry import ModelSchema, Registry
 from ._throttle import AdaptiveLimit
 from ._types import ErrorInfo, job_document
 
@@ -58,8 +66,9 @@ _RESERVED_KEYS = ("id", "model", "inputs")
 _NOT_CREATED = (e.RateLimitError, e.APIConnectionError, e.APITimeoutError)
 # Errors that no amount of retrying fixes for this line; no job was created.
 _REFUSED = (e.BadRequestError, e.NotFoundError, e.InputValidationError, e.UploadError)
-# Errors that stop the whole batch: every other line would meet them too.
-_FATAL = (e.AuthenticationError, e.PermissionDeniedError, e.InsufficientBalanceError)
+# Errors that stop the whole batch: every other line would meet them too. (A spent balance
+# only stops new submits: the jobs in flight are paid for and run to their end.)
+_FATAL = (e.AuthenticationError, e.PermissionDeniedError)
 _STOP_GRACE = 5.0  # seconds a stopped batch waits for a submit already on the wire
 _SUBMIT_ROUNDS = 8  # submits refused as rate-limited/unavailable, per line, before giving up
 
@@ -83,6 +92,8 @@ class BatchLine:
     name: str
     model_id: str
     payload: dict[str, Any] = field(repr=False)
+    model: ModelSchema | None = field(default=None, repr=False, compare=False)
+    """The schema it was checked against (its sidecar gives the price)."""
 
     @property
     def digest(self) -> str:
@@ -99,6 +110,8 @@ class LineResult:
     request_id: str | None = None
     files: tuple[Path, ...] = ()
     error: str | None = None
+    cost: float | None = None
+    """USD, as the API reported it for the finished job."""
 
     @property
     def status(self) -> str | None:
@@ -108,7 +121,7 @@ class LineResult:
     def as_dict(self) -> dict[str, Any]:
         """The line (``line``, ``name``, batch ``state``) and its job's document."""
         error = ErrorInfo(None, self.error) if self.error else None
-        job = job_document(self.request_id, self.status, files=self.files, error=error)
+        job = job_document(self.request_id, self.status, files=self.files, error=error, cost=self.cost)
         return {"line": self.line, "name": self.name, "state": self.state, **job}
 
 
@@ -211,7 +224,7 @@ def _check_line(
         _, found = validator.split_local_files(found)
     if found:
         return [LineProblem(number, f"{name}: {problem}") for problem in found]
-    return BatchLine(number, name, validator.model.model_id, payload)
+    return BatchLine(number, name, validator.model.model_id, payload, validator.model)
 
 
 def default_journal_path(out_dir: str | os.PathLike[str]) -> Path:
@@ -225,12 +238,70 @@ def default_journal_path(out_dir: str | os.PathLike[str]) -> Path:
 StateCallback = Callable[[int, str], None]
 
 
+def estimate_lines(lines: Sequence[BatchLine]) -> dict[int, Estimate]:
+    """Every line's estimated cost; ConfigurationError naming each model whose price is not
+    known (or cannot be estimated), before anything is submitted."""
+    found: dict[int, Estimate] = {}
+    unknown: dict[str, list[int]] = {}
+    reasons: dict[str, str] = {}
+    for line in lines:
+        if line.model is None:
+            raise e.ConfigurationError(
+                f"line {line.line}: its schema is not known; read it with read_batch"
+            )
+        try:
+            found[line.line] = estimate(line.model, line.payload)
+        except CostUnknownError as exc:
+            unknown.setdefault(line.model_id, []).append(line.line)
+            reasons.setdefault(line.model_id, str(exc))
+    if unknown:
+        said = "; ".join(
+            f"{reasons[model]} (line{'s' if len(numbers) > 1 else ''} "
+            f"{', '.join(map(str, numbers[:5]))}{', ...' if len(numbers) > 5 else ''})"
+            for model, numbers in unknown.items()
+        )
+        raise e.ConfigurationError(
+            f"--max-cost needs every job's price, and it is not known: {said}"
+        )
+    return found
+
+
+class _Budget:
+    """The cost cap: spent (reported costs) plus in flight (estimates) never past ``cap``."""
+
+    def __init__(self, cap: float, estimates: dict[int, Estimate]) -> None:
+        self.cap = cap
+        self.estimates = estimates
+        self.spent = 0.0
+        self.held: dict[int, float] = {}
+
+    def room_for(self, line: int) -> bool:
+        total = self.spent + sum(self.held.values()) + self.estimates[line].usd
+        return total <= self.cap + 1e-9
+
+    def hold(self, line: int) -> None:
+        self.held[line] = self.estimates[line].usd
+
+    def settle(self, line: int, cost: float | None, *, ran: bool) -> None:
+        """The job ended (``ran``: it completed) or never started: its real cost counts now;
+        a completed job that reported none counts its estimate."""
+        held = self.held.pop(line, 0.0)
+        self.spent += cost if cost is not None else (held if ran else 0.0)
+
+    def left_text(self) -> str:
+        in_flight = sum(self.held.values())
+        return f"${self.spent:.2f} spent, ${in_flight:.2f} in flight, cap ${self.cap:.2f}"
+
+
 class Batch:
     """Runs lines as jobs, at most ``concurrency`` in flight, recording each step in a journal.
 
     ``timeout`` is each job's whole-job deadline. ``resubmit_uncertain`` submits again the lines
     whose earlier submit may or may not have reached the API (a duplicate job is possible: the
     journal counts these as ``resubmitted``). ``on_state(line, state)`` is called on every change.
+    ``max_cost`` (USD) caps what the batch's jobs may cost, counting the costs its journal
+    recorded in earlier runs (see the module's docstring); ``stop_reason`` says why a run
+    stopped submitting, and the lines left pending are reported with it.
     """
 
     def __init__(
@@ -243,9 +314,12 @@ class Batch:
         timeout: float | None = None,
         resubmit_uncertain: bool = False,
         on_state: StateCallback | None = None,
+        max_cost: float | None = None,
     ) -> None:
         if concurrency < 1:
             raise e.ConfigurationError(f"concurrency must be at least 1, not {concurrency}")
+        if max_cost is not None and not max_cost >= 0:
+            raise e.ConfigurationError(f"max_cost must be 0 USD or more, not {max_cost}")
         self.lines = list(lines)
         self.out_dir = Path(out_dir)
         self.journal_path = Path(journal) if journal else default_journal_path(out_dir)
@@ -255,6 +329,17 @@ class Batch:
         self.on_state = on_state
         self.limit = AdaptiveLimit(concurrency)
         self.uncertain_found: list[int] = []
+        self.max_cost = max_cost
+        self.budget = (
+            _Budget(max_cost, estimate_lines(self.lines)) if max_cost is not None else None
+        )
+        self.stop_reason: str | None = None
+        """Why this run stopped submitting (the cost cap, a spent balance), or None."""
+
+    def stop_submitting(self, reason: str) -> None:
+        """Submit nothing more in this run; jobs in flight go on to their end."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
 
     def __repr__(self) -> str:
         return (
@@ -280,6 +365,24 @@ class Batch:
             )
         journal.add([(ln.line, ln.name, ln.model_id, ln.digest, "pending") for ln in self.lines])
         self.uncertain_found = journal.mark_interrupted_submits()
+        if self.budget is not None:
+            self._account(journal)
+
+    def _account(self, journal: Journal) -> None:
+        """What earlier runs spent (their recorded costs) and left in flight, for the cap."""
+        assert self.budget is not None
+        ours = {ln.line for ln in self.lines}
+        for row in journal.rows():
+            if row.line not in ours:
+                continue
+            if row.state in ("submitted", "uncertain"):
+                self.budget.hold(row.line)  # may run, or be paid for: held until it ends
+            elif row.state in ("completed", "downloaded"):
+                self.budget.spent += (
+                    row.cost if row.cost is not None else (self.budget.estimates[row.line].usd)
+                )
+            elif row.cost is not None:
+                self.budget.spent += row.cost
 
     def report(self) -> list[LineResult]:
         """Every line's state as the journal has it (for a summary after a run)."""
@@ -290,7 +393,7 @@ class Batch:
     def result_of(self, row: JournalRow) -> LineResult:
         """A journal row as a :class:`LineResult` (files as paths under the output folder)."""
         files = tuple(self.out_dir / row.name / f for f in row.files)
-        return LineResult(row.line, row.name, row.state, row.request_id, files, row.error)
+        return LineResult(row.line, row.name, row.state, row.request_id, files, row.error, row.cost)
 
     # -- running --------------------------------------------------------------------------------
 
@@ -420,11 +523,43 @@ class _LineRunner:
         if row.state == "uncertain" and not self.batch.resubmit_uncertain:
             return self.batch.result_of(row)
         submitting = row.state in ("pending", "uncertain")
+        if submitting and self.batch.stop_reason is not None:
+            return self._unsubmitted(line)
         await self._acquire(submitting)
         try:
+            if submitting and not self._may_submit(line):
+                return self._unsubmitted(line)
             return await self._advance(line, row)
         finally:
             await self._release()
+
+    def _may_submit(self, line: BatchLine) -> bool:
+        """Whether this line may be submitted now: the batch still submits, and (with a cost
+        cap) its estimate fits beside what is spent and in flight; it is then held."""
+        if self.batch.stop_reason is not None:
+            return False
+        budget = self.batch.budget
+        if budget is None:
+            return True
+        if not budget.room_for(line.line):
+            guess = budget.estimates[line.line]
+            self.batch.stop_submitting(
+                f"--max-cost: line {line.line} would cost about ${guess.usd:.2f} "
+                f"({guess.how}) with {budget.left_text()}"
+            )
+            return False
+        budget.hold(line.line)
+        return True
+
+    def _unsubmitted(self, line: BatchLine) -> LineResult:
+        """A line left pending because the batch stopped submitting, saying why."""
+        reason = self.batch.stop_reason or "the batch stopped submitting"
+        self.journal.set_state(line.line, "pending", error=f"not submitted: {reason}")
+        return self._now(line)
+
+    def _settle(self, line: BatchLine, cost: float | None, *, ran: bool) -> None:
+        if self.batch.budget is not None:
+            self.batch.budget.settle(line.line, cost, ran=ran)
 
     async def _advance(self, line: BatchLine, row: JournalRow) -> LineResult:
         state, request_id = row.state, row.request_id
@@ -441,24 +576,29 @@ class _LineRunner:
                     request_id, timeout=self.batch.timeout, model_id=line.model_id
                 )
             except e.JobCancelledError as exc:
+                self._settle(line, None, ran=False)
                 self._set(line.line, "cancelled", error=str(exc))
                 return self._now(line)
             except e.DeadlineExceededError as exc:
                 if exc.cancelled:
+                    self._settle(line, None, ran=False)
                     self._set(line.line, "cancelled", error=str(exc))
-                else:  # still running: a later run re-attaches
+                else:  # still running: a later run re-attaches (its estimate stays held)
                     self.journal.set_state(line.line, "submitted", error=str(exc))
                 return self._now(line)
             except e.JobFailedError as exc:
+                self._settle(line, None, ran=False)
                 self._set(line.line, "failed", error=str(exc))
                 return self._now(line)
             except e.NotFoundError as exc:
+                self._settle(line, None, ran=False)
                 self._set(line.line, "failed", error=f"the request is unknown or expired: {exc}")
                 return self._now(line)
             except (e.TransportError, e.APIError) as exc:
                 self.journal.set_state(line.line, "submitted", error=str(exc))
                 return self._now(line)
-            self._set(line.line, "completed")
+            self._settle(line, result.cost, ran=True)
+            self._set(line.line, "completed", cost=result.cost)
         return await self._download(line, request_id, result)
 
     async def _submit(self, line: BatchLine, *, resubmit: bool) -> str | LineResult:
@@ -470,18 +610,27 @@ class _LineRunner:
             try:
                 handle = await self._submit_shielded(line)
             except e.SubmissionUncertainError as exc:
-                self._set(line.line, "uncertain", error=str(exc))
+                self._set(line.line, "uncertain", error=str(exc))  # its estimate stays held
                 return self._now(line)
             except _FATAL:
+                self._settle(line, None, ran=False)
                 self.journal.set_state(line.line, "pending")
                 raise
+            except e.InsufficientBalanceError as exc:
+                # Nothing was created; the jobs in flight are paid for and go on.
+                self._settle(line, None, ran=False)
+                self.batch.stop_submitting(f"the balance is spent: {exc}")
+                self._set(line.line, "pending", error=f"not submitted: {exc}")
+                return self._now(line)
             except _REFUSED as exc:
+                self._settle(line, None, ran=False)
                 self._set(line.line, "failed", error=f"not submitted: {exc}")
                 return self._now(line)
             except _NOT_CREATED as exc:
                 # No job exists: back to pending, and try again once the pressure is off.
                 self._set(line.line, "pending", error=str(exc))
                 if round_number == _SUBMIT_ROUNDS:
+                    self._settle(line, None, ran=False)
                     return self._now(line)
                 await asyncio.sleep(min(30.0, 0.5 * 2**round_number))
                 resubmit = False

@@ -100,6 +100,15 @@ class _Counts:
     is_flag=True,
     help="Upload local files even when their content is not media of the field's kind.",
 )
+@click.option(
+    "--max-cost",
+    "max_cost",
+    type=click.FloatRange(min=0),
+    metavar="USD",
+    help="Never submit a line whose estimated cost (from the model's published price) would "
+    "take what was spent plus what is in flight past USD; then stop submitting and let the "
+    "jobs in flight finish. Counts the costs of earlier runs of the same journal.",
+)
 @download_options
 @click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON report on stdout and nothing else."
@@ -117,6 +126,7 @@ def batch_command(
     resubmit_uncertain: bool,
     upload_to: str | None,
     allow_any_file: bool,
+    max_cost: float | None,
     as_json: bool,
 ) -> None:
     """Run every line of FILE (JSON Lines) as a job; run it again to resume.
@@ -150,6 +160,7 @@ def batch_command(
         concurrency=concurrency,
         timeout=timeout,
         resubmit_uncertain=resubmit_uncertain,
+        max_cost=max_cost,
     )
     mode = choose_mode(as_json)
     counts = _Counts(dict.fromkeys((ln.line for ln in lines), "pending"), batch.limit)
@@ -179,6 +190,14 @@ def batch_command(
         )
     report = batch.report()
     _summarise(report, problems, batch, as_json)
+    if batch.stop_reason is not None and not as_json:
+        left = [r.line for r in report if r.state == "pending"]
+        click.echo(
+            f"stopped submitting: {batch.stop_reason}. {len(left)} line(s) left unsubmitted "
+            f"({_numbers(left)}); the jobs in flight ran to their end. Run the same command "
+            "again to submit them (with a higher --max-cost, or once the balance is topped up).",
+            err=True,
+        )
     # Lines skipped on request (--skip-invalid) are reported, not failures of the run.
     if any(r.state != "downloaded" for r in report):
         ctx.exit(JOB_FAILED)
@@ -237,9 +256,25 @@ def _start_progress(mode: str, total: int) -> tuple[Progress | None, TaskID | No
     return progress, progress.add_task("batch", total=total, counts="")
 
 
+def _numbers(lines: Sequence[int]) -> str:
+    shown = ", ".join(str(n) for n in lines[:10])
+    return f"lines {shown}{', ...' if len(lines) > 10 else ''}" if lines else "none"
+
+
+def _money(usd: float | None) -> str:
+    return "" if usd is None else f"${usd:.2f}"
+
+
 def _line_text(result: LineResult) -> str:
     where = ", ".join(str(p) for p in result.files) or result.error or ""
-    return terminal_safe(f"line {result.line} {result.name}  {result.state}  {where}".rstrip())
+    cost = f"  {_money(result.cost)}" if result.cost is not None else ""
+    return terminal_safe(f"line {result.line} {result.name}  {result.state}{cost}  {where}".rstrip())
+
+
+def total_cost(report: Sequence[LineResult]) -> tuple[float, int]:
+    """The reported costs' sum, and how many lines reported one."""
+    costs = [r.cost for r in report if r.cost is not None]
+    return round(sum(costs), 6), len(costs)
 
 
 def _summarise(
@@ -251,10 +286,14 @@ def _summarise(
     if problems:
         totals["invalid"] = len({p.line for p in problems})
     if as_json:
+        spent, costed = total_cost(report)
         data: dict[str, Any] = {
             "journal": str(batch.journal_path),
             "out": str(batch.out_dir),
             "counts": totals,
+            "cost": {"total": spent, "lines": costed, "max_cost": batch.max_cost},
+            "stopped": batch.stop_reason,
+            "unsubmitted": [r.line for r in report if r.state == "pending"],
             "lines": [r.as_dict() for r in report],
             "invalid": [{"line": p.line, "error": p.message} for p in problems],
         }
@@ -265,21 +304,24 @@ def _summarise(
     from rich.text import Text
 
     table = Table(box=None, pad_edge=False, show_edge=False)
-    for column in ("line", "id", "state", "request id", "files / error"):
+    for column in ("line", "id", "state", "request id", "cost", "files / error"):
         table.add_column(column, overflow="fold")
     for result in report:
         files = "\n".join(str(p) for p in result.files)
         detail = files if result.state == "downloaded" else (result.error or files)
         # Cells as Text: an error from the server is shown, never read as rich markup.
-        cells = (str(result.line), result.name, result.state, result.request_id or "", detail)
-        table.add_row(*(Text(terminal_safe(cell)) for cell in cells))
+        cells = (str(result.line), result.name, result.state, result.request_id or "")
+        rest = (_money(result.cost), detail)
+        table.add_row(*(Text(terminal_safe(cell)) for cell in (*cells, *rest)))
     console = Console(soft_wrap=False)
     if not console.is_terminal:  # piped: do not fold ids and paths at 80 columns
         console = Console(soft_wrap=False, width=240)
     console.print(table)
     summary = ", ".join(f"{count} {state}" for state, count in totals.items())
+    spent, costed = total_cost(report)
+    money = f"; cost ${spent:.2f} ({costed} lines reported one)" if costed else ""
     console.print(
-        f"{len(report)} lines: {summary}; journal {batch.journal_path}",
+        f"{len(report)} lines: {summary}{money}; journal {batch.journal_path}",
         markup=False,
         highlight=False,
     )
