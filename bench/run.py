@@ -20,6 +20,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import bench_batch  # noqa: E402
+import bench_catalog  # noqa: E402
 import bench_client  # noqa: E402
 import bench_derive  # noqa: E402
 import bench_misc  # noqa: E402
@@ -114,6 +115,7 @@ def main() -> None:
         ("derive", bench_derive.derive_rows),
         ("download", bench_misc.download),
         ("batch", bench_batch.batch_rows),
+        ("catalog", bench_catalog.catalog_rows),
     ]
     rows = []
     for name, measure in sections:

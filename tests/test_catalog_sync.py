@@ -456,3 +456,28 @@ def test_models_remote_shows_prices_and_local_copies(emu: Emulator, tmp_path: Pa
     assert "acme" not in table.stdout
     assert cli_run(emu, "categories").stdout.split() == ["featured", "image", "video"]
     assert cli_run(emu, "models", "--search", "x").exit_code == 2  # a filter needs --remote
+
+
+def test_check_on_500_models_names_exactly_the_3_that_changed(tmp_path: Path) -> None:
+    records = [record(f"vendor-{n % 9}/model-{n}/text-to-video") for n in range(500)]
+    for n, item in enumerate(records):
+        item["input_schema"] = _schema(*(f"extra_{n % 7}",))
+    path, folder = tmp_path / "catalog.json", tmp_path / "schemas"
+    publish(path, records)
+    with Emulator(catalog_file=path, render=False) as emu:
+        first = cli_run(emu, "schema", "sync", "--all", "--schemas", str(folder))
+        assert first.exit_code == 0 and "500 added" in first.stdout
+        changed = [records[n]["model_id"] for n in (3, 250, 499)]
+        records[3]["base_price_usd"] = 0.2
+        records[250]["input_schema"] = _schema("extra_0", "seed")
+        records[499]["display_name"] = "Renamed"
+        publish(path, records)
+        checked = cli_run(emu, "schema", "sync", "--all", "--check", "--schemas", str(folder))
+    assert checked.exit_code == 1
+    named = [
+        line.split()[1].rstrip(":")
+        for line in checked.stdout.splitlines()
+        if line[:8] == "changed "
+    ]
+    assert sorted(named) == sorted(changed)
+    assert "500 models: 3 changed, 497 unchanged; nothing written (--check)" in checked.stdout

@@ -114,7 +114,7 @@ def _check_meta(schema: dict[str, Any], file: str | None) -> None:
     The meta-schema check costs about a millisecond per property (its ``$dynamicRef``s), and a
     schema derived from a big workflow has hundreds. Properties differ mostly in annotations
     (title, description, default, ``x-`` notes), whose only meta rule is "title and description
-    are strings": each distinct shape without them is checked once.
+    are strings": each distinct shape without them is checked once per process.
     """
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import SchemaError as MetaError
@@ -135,24 +135,37 @@ def _check_meta(schema: dict[str, Any], file: str | None) -> None:
                 pointer=_pointer(where),
             ) from None
 
+    def check_once(part: Any, where: tuple[str | int, ...]) -> None:
+        digest = json.dumps(part, sort_keys=True, default=repr)
+        if digest not in _META_CHECKED:
+            check(part, where)
+            if len(_META_CHECKED) >= _META_CACHE:
+                _META_CHECKED.clear()
+            _META_CHECKED.add(digest)
+
+    def shape_of(part: Any, where: tuple[str | int, ...]) -> Any:
+        """``part`` without its annotations (checked here: title and description are text)."""
+        if not isinstance(part, dict):
+            return part
+        for word in ("title", "description"):
+            if word in part and not isinstance(part[word], str):
+                check({word: part[word]}, where)
+        return {
+            k: v
+            for k, v in part.items()
+            if k not in ("title", "description", "default") and not k.startswith("x-")
+        }
+
     properties = schema["properties"]
-    check({**schema, "properties": {}}, ())
-    seen: set[str] = set()
+    check_once(shape_of({**schema, "properties": {}}, ()), ())
     for key, prop in properties.items():
-        shape = prop
-        if isinstance(prop, dict):
-            for word in ("title", "description"):
-                if word in prop and not isinstance(prop[word], str):
-                    check({word: prop[word]}, ("properties", key))
-            shape = {
-                k: v
-                for k, v in prop.items()
-                if k not in ("title", "description", "default") and not k.startswith("x-")
-            }
-        digest = json.dumps(shape, sort_keys=True, default=repr)
-        if digest not in seen:
-            seen.add(digest)
-            check(shape, ("properties", key))
+        check_once(shape_of(prop, ("properties", key)), ("properties", key))
+
+
+# Shapes that passed the meta-schema check, kept for the process: a catalog of hundreds of
+# models repeats the same few dozen field shapes (a sync of 500 checks each shape once).
+_META_CHECKED: set[str] = set()
+_META_CACHE = 20_000
 
 
 @dataclass(frozen=True)
