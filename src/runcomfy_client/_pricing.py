@@ -115,4 +115,3 @@ def estimate(model: ModelSchema, payload: Mapping[str, Any]) -> Estimate:
         f"{model.model_id} is priced per {price.unit!r}, which the client cannot estimate "
         "(it knows per output and per second)"
     )
-
