@@ -121,7 +121,9 @@ class LineResult:
     def as_dict(self) -> dict[str, Any]:
         """The line (``line``, ``name``, batch ``state``) and its job's document."""
         error = ErrorInfo(None, self.error) if self.error else None
-        job = job_document(self.request_id, self.status, files=self.files, error=error, cost=self.cost)
+        job = job_document(
+            self.request_id, self.status, files=self.files, error=error, cost=self.cost
+        )
         return {"line": self.line, "name": self.name, "state": self.state, **job}
 
 

@@ -268,7 +268,9 @@ def _money(usd: float | None) -> str:
 def _line_text(result: LineResult) -> str:
     where = ", ".join(str(p) for p in result.files) or result.error or ""
     cost = f"  {_money(result.cost)}" if result.cost is not None else ""
-    return terminal_safe(f"line {result.line} {result.name}  {result.state}{cost}  {where}".rstrip())
+    return terminal_safe(
+        f"line {result.line} {result.name}  {result.state}{cost}  {where}".rstrip()
+    )
 
 
 def total_cost(report: Sequence[LineResult]) -> tuple[float, int]:
