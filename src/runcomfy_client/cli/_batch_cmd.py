@@ -306,15 +306,18 @@ def _summarise(
     from rich.text import Text
 
     table = Table(box=None, pad_edge=False, show_edge=False)
-    for column in ("line", "id", "state", "request id", "cost", "files / error"):
+    # The cost column only when the API reported a cost for some line.
+    costed = any(result.cost is not None for result in report)
+    columns = ("line", "id", "state", "request id", *(("cost",) if costed else ()), "files / error")
+    for column in columns:
         table.add_column(column, overflow="fold")
     for result in report:
         files = "\n".join(str(p) for p in result.files)
         detail = files if result.state == "downloaded" else (result.error or files)
+        cells = [str(result.line), result.name, result.state, result.request_id or ""]
+        cells += [_money(result.cost)] if costed else []
         # Cells as Text: an error from the server is shown, never read as rich markup.
-        cells = (str(result.line), result.name, result.state, result.request_id or "")
-        rest = (_money(result.cost), detail)
-        table.add_row(*(Text(terminal_safe(cell)) for cell in (*cells, *rest)))
+        table.add_row(*(Text(terminal_safe(cell)) for cell in (*cells, detail)))
     console = Console(soft_wrap=False)
     if not console.is_terminal:  # piped: do not fold ids and paths at 80 columns
         console = Console(soft_wrap=False, width=240)
