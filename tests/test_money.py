@@ -164,7 +164,9 @@ def test_max_cost_never_goes_past_the_cap_and_resumes_with_a_higher_one(
         assert report["stopped"].startswith("--max-cost: line")
         assert len(report["unsubmitted"]) == 3
         pending = [line for line in report["lines"] if line["state"] == "pending"]
-        assert all(line["error"]["message"].startswith("not submitted: --max-cost") for line in pending)
+        assert all(
+            line["error"]["message"].startswith("not submitted: --max-cost") for line in pending
+        )
         assert emu.stats()["jobs"] == 2
         with Journal(tmp_path / "out.batch.sqlite") as journal:
             costs = sorted(row.cost for row in journal.rows() if row.cost is not None)
