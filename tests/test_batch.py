@@ -363,17 +363,17 @@ def test_a_poisoned_job_fails_its_own_line_never_the_batch(
 def test_an_unforeseen_error_in_one_line_is_recorded_on_that_line(
     emulator: Emulator, image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import runcomfy_client._client as client_module
+    from runcomfy_client._waiting import Waiter
 
-    real = client_module.parse_status
+    real = Waiter.changed
 
-    def fragile(body: Any, request_id: str) -> Any:
-        if request_id in poisoned:
+    def fragile(self: Waiter, status: Any) -> bool:
+        if status.request_id in poisoned:
             raise RecursionError("maximum recursion depth exceeded (a bug this test plants)")
-        return real(body, request_id)
+        return real(self, status)
 
     poisoned: set[str] = set()
-    monkeypatch.setattr(client_module, "parse_status", fragile)
+    monkeypatch.setattr(Waiter, "changed", fragile)
     original = _Poisoner.handle_async_request
 
     async def spy(self: _Poisoner, request: httpx.Request) -> httpx.Response:

@@ -554,7 +554,7 @@ def test_the_fast_reader_connects_to_the_address_it_checked(
 
 
 def test_httpx_checks_the_peer_it_connected_to() -> None:
-    from runcomfy_client._download import _check_peer
+    from runcomfy_client._download import peer_of
     from runcomfy_client._download_flow import Transfer
 
     class Stream:
@@ -570,7 +570,7 @@ def test_httpx_checks_the_peer_it_connected_to() -> None:
     )
     response = httpx.Response(200, extensions={"network_stream": Stream()})
     with pytest.raises(DownloadError, match=r"127\.0\.0\.1, a loopback address"):
-        _check_peer(transfer, response)
+        transfer.check_peer(peer_of(response) or "")
 
 
 # -- no key, no secrets -------------------------------------------------------------------------

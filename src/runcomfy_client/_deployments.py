@@ -1,9 +1,9 @@
 """Serverless deployments (``client.deployments``): list, get, create, update, delete, enable.
 
-Every operation is written once, as a flow: a generator that yields the API calls it needs
-(``_protocol.Call``) and is sent back each answer, then returns the typed result. ``Client``
-and ``AsyncClient`` only drive flows through their own send path (retries, errors, the key):
-:class:`Deployments` and :class:`AsyncDeployments` are thin, typed doors to the same flows.
+Every operation is written once, as a flow (see ``_flow``): it sends the API calls it needs
+through ``_lifecycle.send`` (retries, errors, the key) and returns the typed result. ``Client``
+and ``AsyncClient`` drive the flows with their own driver: :class:`Deployments` and
+:class:`AsyncDeployments` are thin, typed doors to the same flows.
 
 Base URL: ``https://api.runcomfy.net`` (``serverless_base_url=`` or
 ``RUNCOMFY_SERVERLESS_BASE_URL``; plain http only on loopback, like the Model API's).
@@ -14,16 +14,20 @@ server (SubmissionUncertainError says so); reads, updates and deletes are retrie
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, TypedDict
 from urllib.parse import quote, urlencode, urlsplit
 
 from ._errors import InputValidationError, ResponseDecodeError, SubmissionUncertainError
+from ._flow import Flow
 from ._protocol import Call, check_base_url
 
 if TYPE_CHECKING:  # annotations only: typing.Unpack is 3.11+
     from typing_extensions import Unpack
+
+    from ._core import ClientCore
+    from ._drivers import AsyncDriver, SyncDriver
 
 __all__ = [
     "AsyncDeployments",
@@ -38,8 +42,6 @@ __all__ = [
 DEFAULT_SERVERLESS_BASE_URL = "https://api.runcomfy.net"
 SERVERLESS_BASE_URL_ENV = "RUNCOMFY_SERVERLESS_BASE_URL"
 _PATH = "/prod/v2/deployments"
-_T = TypeVar("_T")
-Flow = Generator[Call, Mapping[str, Any], _T]
 DeploymentList = list["Deployment"]  # a name that a method called `list` does not shadow
 
 
@@ -286,8 +288,18 @@ def _one(deployment_id: str) -> str:
     return f"{_PATH}/{quote(deployment_id.strip(), safe='')}"
 
 
-def list_flow(base: str, ids: Sequence[str], payload: bool, readme: bool) -> Flow[list[Deployment]]:
-    body = yield Call("GET", _PATH + _query(ids, payload, readme), base_url=base, list_key="items")
+def _send(core: ClientCore[Any], call: Call) -> Flow[Mapping[str, Any]]:
+    from ._lifecycle import send
+
+    return (yield from send(core, call))
+
+
+def list_flow(
+    core: ClientCore[Any], ids: Sequence[str], payload: bool, readme: bool
+) -> Flow[list[Deployment]]:
+    base = core.serverless_base_url
+    call = Call("GET", _PATH + _query(ids, payload, readme), base_url=base, list_key="items")
+    body = yield from _send(core, call)
     # The API answers a bare array; a wrapped {"deployments": [...]} is accepted too.
     items = body.get("items", body.get("deployments"))
     if not isinstance(items, list):
@@ -295,18 +307,26 @@ def list_flow(base: str, ids: Sequence[str], payload: bool, readme: bool) -> Flo
     return [Deployment.from_body(item) for item in items]
 
 
-def get_flow(base: str, deployment_id: str, payload: bool, readme: bool) -> Flow[Deployment]:
-    body = yield Call("GET", _one(deployment_id) + _query((), payload, readme), base_url=base)
+def get_flow(
+    core: ClientCore[Any], deployment_id: str, payload: bool, readme: bool
+) -> Flow[Deployment]:
+    path = _one(deployment_id) + _query((), payload, readme)
+    body = yield from _send(core, Call("GET", path, base_url=core.serverless_base_url))
     return Deployment.from_body(body)
 
 
 def create_flow(
-    base: str, name: str, workflow_id: str, workflow_version: str, settings: DeploymentSettings
+    core: ClientCore[Any],
+    name: str,
+    workflow_id: str,
+    workflow_version: str,
+    settings: DeploymentSettings,
 ) -> Flow[Deployment]:
     given = {"name": name, "workflow_id": workflow_id, "workflow_version": workflow_version}
     sent = _check({**CREATE_DEFAULTS, **_given(settings), **given})
     try:
-        body = yield Call("POST", _PATH, sent, base_url=base, is_submit=True)
+        call = Call("POST", _PATH, sent, base_url=core.serverless_base_url, is_submit=True)
+        body = yield from _send(core, call)
     except SubmissionUncertainError as exc:
         raise SubmissionUncertainError(
             f"creating deployment {name!r}: the request was sent but its answer was lost, so the "
@@ -316,7 +336,10 @@ def create_flow(
     return Deployment.from_body(body)
 
 
-def update_flow(base: str, deployment_id: str, changes: DeploymentChanges) -> Flow[Deployment]:
+def update_flow(
+    core: ClientCore[Any], deployment_id: str, changes: DeploymentChanges
+) -> Flow[Deployment]:
+    base = core.serverless_base_url
     path = _one(deployment_id)
     given = _given(changes)
     if not given:
@@ -324,73 +347,47 @@ def update_flow(base: str, deployment_id: str, changes: DeploymentChanges) -> Fl
     sent = _check(given)
     if "name" not in sent:
         # The API refuses a PATCH without the name: carry the current one over.
-        current = yield Call("GET", path, base_url=base)
+        current = yield from _send(core, Call("GET", path, base_url=base))
         sent = {"name": Deployment.from_body(current).name, **sent}
-    body = yield Call("PATCH", path, sent, base_url=base)
+    body = yield from _send(core, Call("PATCH", path, sent, base_url=base))
     return Deployment.from_body(body)
 
 
-def delete_flow(base: str, deployment_id: str) -> Flow[None]:
-    yield Call("DELETE", _one(deployment_id), base_url=base)
-    return None
+def delete_flow(core: ClientCore[Any], deployment_id: str) -> Flow[None]:
+    yield from _send(core, Call("DELETE", _one(deployment_id), base_url=core.serverless_base_url))
 
 
-def object_info_flow(base: str, deployment: Deployment) -> Flow[dict[str, Any]]:
+def object_info_flow(core: ClientCore[Any], deployment: Deployment) -> Flow[dict[str, Any]]:
     """The deployment's ``object_info`` (fetch it with ``payload=True`` first)."""
     url = deployment.payload.object_info_url if deployment.payload else None
     if not url:
         raise ValueError(
             f"deployment {deployment.id} has no object_info_url: get it with payload=True"
         )
+    base = core.serverless_base_url
     own = urlsplit(base)
     link = urlsplit(url if "://" in url else base + url)
     same_host = (link.scheme, link.netloc) == (own.scheme, own.netloc)
     path = link.path + (f"?{link.query}" if link.query else "")
     # The API key goes only to the API's own host, never to a storage link elsewhere.
     origin = check_base_url(f"{link.scheme}://{link.netloc}")
-    body = yield Call("GET", path, base_url=origin, authenticated=same_host)
+    body = yield from _send(core, Call("GET", path, base_url=origin, authenticated=same_host))
     return dict(body)
 
 
-# -- driving flows --------------------------------------------------------------------------------
-
-
-def drive(flow: Flow[_T], send: Callable[[Call], Mapping[str, Any]]) -> _T:
-    """Run a flow with a blocking send; errors from send are raised inside the flow."""
-    try:
-        call = next(flow)
-        while True:
-            try:
-                answer = send(call)
-            except Exception as exc:  # noqa: BLE001 - handed to the flow, which re-raises
-                call = flow.throw(exc)
-            else:
-                call = flow.send(answer)
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
-
-
-async def adrive(flow: Flow[_T], send: Callable[[Call], Awaitable[Mapping[str, Any]]]) -> _T:
-    """:func:`drive` for an async send."""
-    try:
-        call = next(flow)
-        while True:
-            try:
-                answer = await send(call)
-            except Exception as exc:  # noqa: BLE001 - handed to the flow, which re-raises
-                call = flow.throw(exc)
-            else:
-                call = flow.send(answer)
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
+# -- the doors -------------------------------------------------------------------------------------
 
 
 class Deployments:
     """``client.deployments``: the Serverless API's deployments, for :class:`Client`."""
 
-    def __init__(self, send: Callable[[Call], Mapping[str, Any]], base_url: str) -> None:
-        self._send = send
-        self.base_url = base_url
+    def __init__(self, core: ClientCore[Any], driver: SyncDriver) -> None:
+        self._core = core
+        self._run = driver.run
+
+    @property
+    def base_url(self) -> str:
+        return self._core.serverless_base_url
 
     def __repr__(self) -> str:
         return f"Deployments(base_url={self.base_url!r})"
@@ -399,11 +396,11 @@ class Deployments:
         self, *, ids: Sequence[str] = (), payload: bool = False, readme: bool = False
     ) -> DeploymentList:
         """Every deployment of the account (only ``ids`` when given)."""
-        return drive(list_flow(self.base_url, ids, payload, readme), self._send)
+        return self._run(list_flow(self._core, ids, payload, readme))
 
     def get(self, deployment_id: str, *, payload: bool = False, readme: bool = False) -> Deployment:
         """One deployment; ``payload=True`` adds its workflow, overrides and object_info_url."""
-        return drive(get_flow(self.base_url, deployment_id, payload, readme), self._send)
+        return self._run(get_flow(self._core, deployment_id, payload, readme))
 
     def create(
         self,
@@ -414,12 +411,11 @@ class Deployments:
         **settings: Unpack[DeploymentSettings],
     ) -> Deployment:
         """Deploy a cloud-saved workflow version (never resent once it may have been created)."""
-        flow = create_flow(self.base_url, name, workflow_id, workflow_version, settings)
-        return drive(flow, self._send)
+        return self._run(create_flow(self._core, name, workflow_id, workflow_version, settings))
 
     def update(self, deployment_id: str, **changes: Unpack[DeploymentChanges]) -> Deployment:
         """Change the given settings (the current name is sent along when not changed)."""
-        return drive(update_flow(self.base_url, deployment_id, changes), self._send)
+        return self._run(update_flow(self._core, deployment_id, changes))
 
     def enable(self, deployment_id: str) -> Deployment:
         return self.update(deployment_id, is_enabled=True)
@@ -429,21 +425,25 @@ class Deployments:
         return self.update(deployment_id, is_enabled=False)
 
     def delete(self, deployment_id: str) -> None:
-        drive(delete_flow(self.base_url, deployment_id), self._send)
+        self._run(delete_flow(self._core, deployment_id))
 
     def object_info(self, deployment: Deployment | str) -> dict[str, Any]:
         """ComfyUI's node definitions for a deployment's workflow (from its object_info_url)."""
         if isinstance(deployment, str):
             deployment = self.get(deployment, payload=True)
-        return drive(object_info_flow(self.base_url, deployment), self._send)
+        return self._run(object_info_flow(self._core, deployment))
 
 
 class AsyncDeployments:
     """``client.deployments`` for :class:`AsyncClient`: the same methods, awaited."""
 
-    def __init__(self, send: Callable[[Call], Awaitable[Mapping[str, Any]]], base_url: str) -> None:
-        self._send = send
-        self.base_url = base_url
+    def __init__(self, core: ClientCore[Any], driver: AsyncDriver) -> None:
+        self._core = core
+        self._run = driver.run
+
+    @property
+    def base_url(self) -> str:
+        return self._core.serverless_base_url
 
     def __repr__(self) -> str:
         return f"AsyncDeployments(base_url={self.base_url!r})"
@@ -451,12 +451,12 @@ class AsyncDeployments:
     async def list(
         self, *, ids: Sequence[str] = (), payload: bool = False, readme: bool = False
     ) -> DeploymentList:
-        return await adrive(list_flow(self.base_url, ids, payload, readme), self._send)
+        return await self._run(list_flow(self._core, ids, payload, readme))
 
     async def get(
         self, deployment_id: str, *, payload: bool = False, readme: bool = False
     ) -> Deployment:
-        return await adrive(get_flow(self.base_url, deployment_id, payload, readme), self._send)
+        return await self._run(get_flow(self._core, deployment_id, payload, readme))
 
     async def create(
         self,
@@ -466,11 +466,11 @@ class AsyncDeployments:
         workflow_version: str,
         **settings: Unpack[DeploymentSettings],
     ) -> Deployment:
-        flow = create_flow(self.base_url, name, workflow_id, workflow_version, settings)
-        return await adrive(flow, self._send)
+        flow = create_flow(self._core, name, workflow_id, workflow_version, settings)
+        return await self._run(flow)
 
     async def update(self, deployment_id: str, **changes: Unpack[DeploymentChanges]) -> Deployment:
-        return await adrive(update_flow(self.base_url, deployment_id, changes), self._send)
+        return await self._run(update_flow(self._core, deployment_id, changes))
 
     async def enable(self, deployment_id: str) -> Deployment:
         return await self.update(deployment_id, is_enabled=True)
@@ -479,9 +479,9 @@ class AsyncDeployments:
         return await self.update(deployment_id, is_enabled=False)
 
     async def delete(self, deployment_id: str) -> None:
-        await adrive(delete_flow(self.base_url, deployment_id), self._send)
+        await self._run(delete_flow(self._core, deployment_id))
 
     async def object_info(self, deployment: Deployment | str) -> dict[str, Any]:
         if isinstance(deployment, str):
             deployment = await self.get(deployment, payload=True)
-        return await adrive(object_info_flow(self.base_url, deployment), self._send)
+        return await self._run(object_info_flow(self._core, deployment))

@@ -1,10 +1,9 @@
 """One output fetched and verified: every decision of a download, apart from the network I/O.
 
-A driver (the fast reader in ``_fast_get``, or httpx sync or async in ``_download``) connects
-where :meth:`Transfer.target` says, sends :meth:`Transfer.request_headers`, shows the answer's
-head to :meth:`Transfer.head`, feeds the body to :meth:`Transfer.body`, calls
-:meth:`Transfer.end`, and asks :meth:`Transfer.failed` how long to wait after a failure. So the
-rules below hold on every path:
+:func:`fetch` is the transfer as a flow (see ``_flow``): it asks its driver to resolve the
+host, open the GET (the fast reader in ``_fast_get`` or httpx, sync or async, in ``_download``),
+read the body piece by piece and close, and shows each step to :class:`Transfer`, which holds
+every rule. So the rules below hold on every path:
 
 - a 206 must carry a ``Content-Range`` that starts exactly where the file was cut, and no 206
   is accepted for a request that asked for the whole file; a resume answered from byte 0 (200)
@@ -32,8 +31,9 @@ import time
 import uuid
 import zlib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from ._budget import clip
 from ._download_policy import (
@@ -45,6 +45,7 @@ from ._download_policy import (
     check_url,
 )
 from ._errors import DownloadError
+from ._flow import Close, Detach, Flow, Open, Read, Resolve, Sleep
 from ._retry import (
     RETRYABLE_STATUS,
     Attempts,
@@ -56,7 +57,10 @@ from ._retry import (
 from ._types import DownloadProgress
 from ._version import __version__
 
-__all__ = ["ProgressCallback", "RetryableError", "Transfer"]
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["DownloadJob", "ProgressCallback", "RetryableError", "Transfer", "fetch", "save"]
 
 ProgressCallback = Callable[[DownloadProgress], None]
 
@@ -220,10 +224,12 @@ class Transfer:
     def cancelled(self) -> bool:
         return self._stop.is_set()
 
-    def pause(self, seconds: float) -> None:
-        """Wait before the next attempt; a cancel ends the wait, and the download, at once."""
+    def wait(self, seconds: float) -> None:
+        """Sleep before the next attempt, unless a cancel (from another thread) ends it first."""
         if seconds > 0:
             self._stop.wait(seconds)
+
+    def check_cancelled(self) -> None:
         if self.cancelled:
             raise DownloadError(f"{self.label}: cancelled", url=self.first.shown)
 
@@ -567,3 +573,110 @@ class Transfer:
     def _report(self, *, done: bool) -> None:
         if self.on_progress is not None:
             self.on_progress(DownloadProgress(self.url, self.path, self.received, self.total, done))
+
+
+# -- the transfer as a flow ----------------------------------------------------------------------
+
+# What a failed attempt may raise on either reader, besides the transfer's own DownloadError:
+# Transfer.failed() judges whether it is worth another attempt.
+_FAILURES: tuple[type[BaseException], ...] = (OSError, http.client.HTTPException, RetryableError)
+
+
+def _failures() -> tuple[type[BaseException], ...]:
+    import httpx
+
+    return (*_FAILURES, httpx.HTTPError, httpx.InvalidURL)
+
+
+def fetch(transfer: Transfer, *, strict: bool, fast: bool) -> Flow[Path]:
+    """Attempts until the file is complete, then its final name (no partial file is left).
+
+    ``strict``: the host's addresses are looked up and checked first (and httpx's connected
+    peer after); ``fast``: the fast reader connects to exactly those addresses.
+    """
+    failures = _failures()
+    try:
+        transfer.path.parent.mkdir(parents=True, exist_ok=True)
+        while not transfer.done:
+            try:
+                yield from _attempt(transfer, strict=strict, fast=fast)
+            except failures as exc:
+                yield Sleep(transfer.failed(exc))
+                transfer.check_cancelled()  # a cancel ends the pause, and the download
+        return transfer.finish()
+    finally:
+        transfer.close()
+
+
+def _attempt(transfer: Transfer, *, strict: bool, fast: bool) -> Flow[None]:
+    addresses = None
+    if strict:
+        addresses = transfer.check_addresses((yield Resolve(transfer.target)))
+    else:
+        transfer.check_literal()
+    stream = yield Open(transfer, addresses if fast else None)
+    try:
+        if strict and stream.peer:
+            transfer.check_peer(stream.peer)
+        if transfer.head(stream.status, stream.headers):
+            while (piece := (yield Read(stream))) is not None:
+                transfer.body(piece)
+            transfer.end()
+    finally:
+        yield Close(stream)
+
+
+@dataclass(frozen=True)
+class DownloadJob:
+    """What every file of one ``download()`` call shares: rules, budget, progress callback."""
+
+    policy: DownloadPolicy
+    retry: RetryPolicy
+    local: bool  # the client talks to a local emulator: loopback outputs are allowed
+    timeout: httpx.Timeout
+    owns_http: bool  # the client made its httpx client: the fast reader may be used
+    deadline: float | None = None  # on ``clock``, by which every file must be saved
+    budget: float | None = None  # the timeout that set it, in seconds (for messages)
+    on_progress: ProgressCallback | None = None
+    on_retry: Callable[[RetryNotice], None] | None = None  # told before each retry waits
+    request_id: str | None = None
+    clock: Callable[[], float] = time.monotonic
+
+    def transfer(self, url: str, path: Path, label: str) -> Transfer:
+        return Transfer(
+            url,
+            path,
+            policy=self.policy,
+            retry=self.retry,
+            local=self.local,
+            deadline=self.deadline,
+            budget=self.budget,
+            read_timeout=self.timeout.read,
+            connect_timeout=self.timeout.connect,
+            on_progress=self.on_progress,
+            on_retry=self.on_retry,
+            request_id=self.request_id,
+            label=label,
+            clock=self.clock,
+        )
+
+    def fast(self, url: str) -> bool:
+        """Whether the fast reader may fetch ``url`` (else httpx does)."""
+        from ._fast_get import proxied
+
+        return self.owns_http and self.policy.fast and not proxied(url)
+
+    def peer_checked(self, url: str) -> bool:
+        """Whether httpx's connected peer is the host itself (no proxy, no foreign transport)."""
+        from ._fast_get import proxied
+
+        return self.owns_http and not proxied(url)
+
+
+def save(job: DownloadJob, url: str, path: Path, label: str = "") -> Flow[Path]:
+    """Fetch ``url`` to ``path``, verified; the fast reader's blocking reads are detached."""
+    transfer = job.transfer(url, path, label)
+    if job.fast(url):
+        saved: Path = yield Detach(fetch(transfer, strict=True, fast=True), transfer)
+        return saved
+    return (yield from fetch(transfer, strict=job.peer_checked(url), fast=False))

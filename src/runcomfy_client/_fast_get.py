@@ -8,7 +8,8 @@ check and the connection), and reads the body with ``readinto`` into one 1 MiB b
 ``SSL_CERT_FILE``), so both paths trust the same certificates.
 
 It is used only when the client owns its HTTP connections and no proxy applies; otherwise
-downloads go through httpx (see ``_download.py``). Every check stays in ``Transfer``.
+downloads go through httpx (see ``_download.py``). Every check stays in ``Transfer``; the
+flow that drives it is ``_download_flow.fetch``.
 """
 
 from __future__ import annotations
@@ -18,16 +19,15 @@ import socket
 import ssl
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import lru_cache
 from urllib.parse import urlsplit
 from urllib.request import getproxies, proxy_bypass
 
 from ._budget import cut, cut_when_due
 from ._download_flow import Transfer
-from ._download_policy import Address, Target, resolve
+from ._download_policy import Address, Target
 
-__all__ = ["FastAnswer", "open_fast", "proxied"]
+__all__ = ["FastStream", "proxied"]
 
 BUFFER_BYTES = 1 << 20
 
@@ -87,17 +87,48 @@ class _PinnedConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
-class FastAnswer:
-    """An answer whose body is read into one reusable buffer, a ``recv`` at a time."""
+class FastStream:
+    """One GET on a pinned connection; its body is read into one buffer, a ``recv`` at a time.
 
-    def __init__(self, response: http.client.HTTPResponse, buffer: memoryview) -> None:
-        self.response = response
-        self.status = response.status
-        self.headers = response.headers
-        self._buffer = buffer
+    The connection is cut at the transfer's deadline, or when the transfer is cancelled from
+    another thread. :meth:`close` releases it (the flow always asks for it).
+    """
 
-    def chunks(self) -> Iterator[bytes | memoryview]:
-        """The body as it arrives: each piece is handed on at once (progress, deadline)."""
+    peer: str | None = None  # the connection was made to a checked address: nothing to check
+
+    def __init__(self, transfer: Transfer, addresses: list[Address]) -> None:
+        target = transfer.target
+        connect_timeout, read_timeout = transfer.timeouts()
+        self._transfer = transfer
+        self._conn = _PinnedConnection(target, addresses, connect_timeout)
+        self._watchdog: threading.Timer | None = None
+        self._buffer = memoryview(bytearray(BUFFER_BYTES))
+        try:
+            conn = self._conn
+            conn.connect()
+            sock = conn.sock
+            sock.settimeout(read_timeout)
+            transfer.watch(lambda: cut(sock))
+            # Per-read timeouts cannot bound a body that trickles: the deadline cuts it.
+            self._watchdog = cut_when_due(sock, transfer.remaining())
+            conn.putrequest("GET", target.request_target, skip_accept_encoding=True)
+            for name, value in transfer.request_headers().items():
+                conn.putheader(name, value)
+            conn.putheader("Connection", "close")
+            conn.endheaders()
+            self.response = conn.getresponse()
+        except BaseException:
+            self.close()
+            raise
+        self.status = self.response.status
+        self.headers = self.response.headers
+        self._chunks = self._body()
+
+    def read(self) -> bytes | memoryview | None:
+        """The next piece of the body (handed on at once: progress, deadline), None at its end."""
+        return next(self._chunks, None)
+
+    def _body(self) -> Iterator[bytes | memoryview]:
         response, buffer = self.response, self._buffer
         if response.chunked:
             # Rare for media; http.client decodes the framing, a piece per call.
@@ -115,34 +146,8 @@ class FastAnswer:
                 left -= n
             yield buffer[:n]
 
-
-@contextmanager
-def open_fast(transfer: Transfer, buffer: memoryview) -> Iterator[FastAnswer]:
-    """GET the transfer's current target; the connection is cut at the deadline or a cancel."""
-    target = transfer.target
-    addresses = transfer.check_addresses(resolve(target))
-    connect_timeout, read_timeout = transfer.timeouts()
-    conn = _PinnedConnection(target, addresses, connect_timeout)
-    watchdog: threading.Timer | None = None
-    try:
-        conn.connect()
-        sock = conn.sock
-        sock.settimeout(read_timeout)
-        transfer.watch(lambda: cut(sock))
-        # Per-read timeouts cannot bound a body that trickles: the deadline cuts it.
-        watchdog = cut_when_due(sock, transfer.remaining())
-        conn.putrequest("GET", target.request_target, skip_accept_encoding=True)
-        for name, value in transfer.request_headers().items():
-            conn.putheader(name, value)
-        conn.putheader("Connection", "close")
-        conn.endheaders()
-        yield FastAnswer(conn.getresponse(), buffer)
-    finally:
-        transfer.watch(None)
-        if watchdog is not None:
-            watchdog.cancel()
-        conn.close()
-
-
-def new_buffer() -> memoryview:
-    return memoryview(bytearray(BUFFER_BYTES))
+    def close(self) -> None:
+        self._transfer.watch(None)
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        self._conn.close()

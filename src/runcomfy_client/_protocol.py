@@ -471,7 +471,7 @@ def decide(
     response: httpx.Response | None = None,
     content: bytes | None = None,
     exc: Exception | None = None,
-) -> Retry | Exception | Any:
+) -> Retry | Exception | Mapping[str, Any]:
     """What to do after an attempt of ``call``: its answer (``response`` with its ``content``,
     None when over the size limit) or the exception it raised.
 
