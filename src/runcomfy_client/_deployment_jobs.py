@@ -1,6 +1,6 @@
 """A deployment job's protocol, without I/O: the calls to make and how to read the answers.
 
-The Serverless API queues a job per request (DESIGN.md section 6):
+The Serverless API queues a job per request (as RunComfy documents it):
 
 - submit: ``POST /prod/v1/deployments/{id}/inference`` with ``{"overrides", "workflow_api_json"?,
   "extra_data"?}``, webhooks as ``?webhook=<url>&webhook_intermediate_status=true``; answers

@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 MiB = 1024 * 1024
-# RunComfy's own ComfyUI nodes cap inline media at these sizes (DESIGN section 5).
+# RunComfy's own ComfyUI nodes cap inline media at these sizes.
 INLINE_CAPS: Mapping[str, int] = {
     "image": 6 * MiB,
     "mask": 6 * MiB,

@@ -60,16 +60,6 @@ class Problem:
     def __str__(self) -> str:
         return f"{self.label}: {self.message}"
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "name": self.name,
-            "key": self.key,
-            "path": self.path,
-            "message": self.message,
-            "allowed": self.allowed,
-        }
-
 
 @dataclass(frozen=True)
 class LocalFile:

@@ -59,7 +59,6 @@ __all__ = [
     "ModelSchema",
     "Registry",
     "bundled_schema_dir",
-    "default_registry",
 ]
 
 
@@ -448,15 +447,6 @@ class Registry:
                 self._models[src.model_id] = model
             return model
 
-    def add(self, model: ModelSchema) -> None:
-        """Register a schema built in memory (for example one fetched from the API)."""
-        with self._lock:
-            sources = self._discover()
-            self._models[model.model_id] = model
-            if model.model_id not in sources:
-                path = model.path or Path(model.model_id + ".json")
-                sources[model.model_id] = _Source(model.model_id, path, path.parent, False)
-
     def validator(self, model_id: str) -> Validator:
         """The model's validator, compiled once and cached."""
         model = self.get(model_id)
@@ -472,16 +462,3 @@ class Registry:
         the first ``_output.json`` in ``root`` or the registry's folders, else the default."""
         found = folder_output_file((root, *self.schema_dirs))
         return _output_from_file(found) if found else DEFAULT_OUTPUT_SCHEMA
-
-
-_default: Registry | None = None
-_default_lock = threading.Lock()
-
-
-def default_registry() -> Registry:
-    """The process-wide registry over the bundled folder and ``RUNCOMFY_SCHEMA_PATH``."""
-    global _default  # noqa: PLW0603 - one lazily built registry per process
-    with _default_lock:
-        if _default is None:
-            _default = Registry()
-        return _default

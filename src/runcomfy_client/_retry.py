@@ -76,9 +76,7 @@ class RetryPolicy:
     jitter: bool = True
     outage_budget: float = 900.0
 
-    def delay(
-        self, retry_number: int, retry_after: float | None = None, rng: random.Random | None = None
-    ) -> float:
+    def delay(self, retry_number: int, retry_after: float | None = None) -> float:
         """Seconds to wait before retry ``retry_number`` (1 for the first retry)."""
         if retry_after is not None and math.isfinite(retry_after):
             return float(min(max(0.0, retry_after), self.retry_after_max))
@@ -87,7 +85,7 @@ class RetryPolicy:
         if not self.jitter:
             return float(ceiling)
         # Full jitter, with a floor so that a retry never fires instantly.
-        pick = (rng or _JITTER).random()
+        pick = _JITTER.random()
         return ceiling / 2 + pick * ceiling / 2
 
     @classmethod
@@ -140,13 +138,11 @@ class Attempts:
         persistent: bool,
         clock: Callable[[], float] = time.monotonic,
         deadline: Deadline | None = None,
-        rng: random.Random | None = None,
     ) -> None:
         self.policy = policy
         self.persistent = persistent
         self.clock = clock
         self.deadline = deadline
-        self.rng = rng
         self.attempt = 1
         self.first_failure: float | None = None
 
@@ -161,7 +157,7 @@ class Attempts:
         now = self.clock()
         if self.first_failure is None:
             self.first_failure = now
-        delay = self.policy.delay(self.attempt, retry_after, self.rng)
+        delay = self.policy.delay(self.attempt, retry_after)
         if not self.persistent:
             return delay if self.attempt <= self.policy.max_retries else None
         left = self.ends_at() - now

@@ -1,7 +1,7 @@
 """The emulator's answer switches: the other spellings and shapes of RunComfy's answers.
 
 RunComfy's documented answers are the emulator's default. Its services and its own clients are
-known to use others too (DESIGN.md section 5): ``succeeded`` for completed, ``canceled``,
+known to use others too: ``succeeded`` for completed, ``canceled``,
 success bodies that carry ``"error_code": null``, errors whose ``detail`` is a list. Each switch
 (see :data:`._faults.ANSWER_SWITCHES`) rewrites the JSON answers on their way out, so the
 handlers keep one way of answering. ``cancellation_requested`` changes behaviour, not

@@ -194,14 +194,3 @@ class FaultPlan:
 
     def __bool__(self) -> bool:
         return bool(self._faults)
-
-    def describe(self) -> list[str]:
-        return [f"{f.kind}:{','.join(sorted(f.endpoints))}={_value(f)}" for f in self._faults]
-
-
-def _value(fault: Fault) -> str:
-    if fault.window is not None:
-        return f"{fault.window[0]:g}+{fault.window[1]:g}"
-    if fault.schedule:
-        return "@" + ",".join(map(str, sorted(fault.schedule)))
-    return f"{fault.rate:g}"

@@ -1,6 +1,6 @@
 """The emulator's HTTP application: the Model API's endpoints, its job queue and its faults.
 
-Endpoints (as documented by RunComfy; see ../shared/DESIGN.md):
+Endpoints (as documented by RunComfy for the Model API):
 
 - ``POST /v1/models/{model_id}``: submit; ``GET /v1/models`` (the catalog: ``search``,
   ``category``, ``kind``, ``include_schema``, ``limit``, ``offset``), ``GET /v1/models/categories``,

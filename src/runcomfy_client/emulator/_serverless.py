@@ -1,6 +1,6 @@
 """The emulator's Serverless API: ComfyUI deployments, their job queue and their webhooks.
 
-Endpoints (RunComfy's docs; DESIGN.md section 6), on the same port as the Model API:
+Endpoints (as RunComfy documents them), on the same port as the Model API:
 
 - ``GET/POST /prod/v2/deployments``, ``GET/PATCH/DELETE /prod/v2/deployments/{id}``
   (``?ids=..&includes=payload&includes=readme``; a PATCH must carry ``name``; a list answers a
