@@ -90,18 +90,6 @@ def cli(
     ctx.obj["base_url"] = base_url
 
 
-def registry_from(ctx: click.Context) -> Any:
-    """The command's registry: built once per invocation, so each schema is compiled once."""
-    from .._registry import Registry
-
-    obj = ctx.find_root().obj
-    if obj is None:
-        return Registry()
-    if "registry" not in obj:
-        obj["registry"] = Registry(obj.get("schema_dirs", ()))
-    return obj["registry"]
-
-
 def echo_json(data: Any) -> None:
     import json
 

@@ -11,11 +11,11 @@ import click
 
 from .. import _errors as e
 from .._journal import STATES
-from ._app import cli, echo_json, registry_from
+from ._app import cli, echo_json
+from ._context import client_from, registry_from
 from ._display import choose_mode
 from ._download_opts import download_options
 from ._exit import EXIT_CODES_HELP, INTERRUPTED, JOB_FAILED
-from ._jobs_cmd import client_from
 from ._terminal import terminal_safe
 
 if TYPE_CHECKING:

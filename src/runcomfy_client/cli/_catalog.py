@@ -10,7 +10,8 @@ from rich.table import Table
 
 from .._dialect import describe_count, describe_range, show_value
 from .._registry import MISSING, Field, ModelSchema
-from ._app import cli, echo_json, registry_from
+from ._app import cli, echo_json
+from ._context import registry_from
 from ._job_output import echo_safe
 
 
@@ -56,7 +57,7 @@ def models_command(
     if search or category or kind or limit is not None:
         raise click.UsageError("--search, --category, --kind and --limit go with --remote")
     registry = registry_from(ctx)
-    rows = []
+    rows: list[dict[str, Any]] = []  # one JSON object per model
     for model_id in registry.model_ids():
         model = registry.get(model_id)
         rows.append(

@@ -9,7 +9,7 @@ import click
 
 from .._keys import KEY_ENVS
 from ._app import cli, echo_json
-from ._jobs_cmd import API_KEY_FILE_ENV, CLI_MISSING_KEY, client_from
+from ._context import API_KEY_FILE_ENV, CLI_MISSING_KEY, client_from
 
 KEY_ORDER = ("--api-key-file", API_KEY_FILE_ENV, *KEY_ENVS)
 

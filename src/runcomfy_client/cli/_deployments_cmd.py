@@ -10,7 +10,8 @@ import click
 
 from .._deployments import CREATE_DEFAULTS
 from ._app import cli, echo_json
-from ._jobs_cmd import client_from, json_option
+from ._context import client_from
+from ._jobs_cmd import json_option
 
 if TYPE_CHECKING:
     from .._deployments import Deployment

@@ -13,9 +13,8 @@ from .._comfy import MAX_COMFY_FILE_BYTES
 from .._derive import DEPLOYMENTS_FOLDER, Derived, binding_path, changes, derive, read_binding
 from .._overlay import Overlay, Target, parse_targets
 from .._registry import load_json
-from ._app import registry_from
 from ._catalog import schema_group
-from ._jobs_cmd import client_from
+from ._context import client_from, registry_from
 from ._schema_add_cmd import _target_folder, _write_new, hint_schema_folder
 
 

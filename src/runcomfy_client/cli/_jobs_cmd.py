@@ -2,83 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import click
 
 from .. import _errors as e
-from .._keys import KeyFile, read_key_file
 from .._types import JobStatus, job_document
 from ._app import cli, echo_json
+from ._context import client_from
 from ._display import retry_printer
 from ._download_opts import download_options
 from ._exit import JOB_FAILED
 from ._job_output import echo_safe, failure_document, failure_line, status_line
-
-API_KEY_FILE_ENV = "RUNCOMFY_API_KEY_FILE"
-# What the CLI tells someone with no key: its own ways, not the library's api_key=.
-CLI_MISSING_KEY = (
-    "set RUNCOMFY_API_KEY (or RUNCOMFY_API_TOKEN / RUNCOMFY_TOKEN), give a file with "
-    "--api-key-file PATH (or RUNCOMFY_API_KEY_FILE), or pipe it in with --api-key-file -"
-)
-
-
-def read_api_key(obj: dict[str, Any]) -> KeyFile | None:
-    """The key from ``--api-key-file`` (or RUNCOMFY_API_KEY_FILE; ``-`` for stdin), read once
-    per invocation and checked; None when neither is given (the environment's key is used).
-
-    Keys never go on the command line (shell history, ``ps``); a file or a pipe keeps them out.
-    """
-    if "api_key" in obj:
-        found: KeyFile | None = obj["api_key"]
-        return found
-    option = obj.get("api_key_file")
-    path = option or os.environ.get(API_KEY_FILE_ENV) or None
-    found = None
-    if path is not None:
-        read = read_key_file(path)
-        label = "--api-key-file" if option else API_KEY_FILE_ENV
-        source = f"{label} (stdin)" if path == "-" else f"{label} {path}"
-        found = KeyFile(read.key, source, read.warning)
-        if read.warning:
-            click.echo(f"warning: {read.warning}", err=True)
-    obj["api_key"] = found
-    return found
-
-
-def client_from(ctx: click.Context, *, asynchronous: bool = False) -> Any:
-    """A Client (or AsyncClient) configured from the environment and the group's options."""
-    from .._client import AsyncClient, Client
-    from .._protocol import check_base_url
-    from ._app import registry_from
-    from ._download_opts import download_policy
-
-    obj = ctx.find_root().obj
-    if obj is None:
-        obj = {}
-    key = read_api_key(obj)
-    base_url = obj.get("base_url")
-    if base_url:
-        check_base_url(base_url, "--base-url")  # its errors name the option
-    cls = AsyncClient if asynchronous else Client
-    client = cls(
-        api_key=key.key if key else None,
-        base_url=base_url,
-        registry=registry_from(ctx),
-        downloads=download_policy(ctx),
-    )
-    settings = client._settings
-    client._settings = settings.relabel(
-        key_source=key.source if key else settings.key_source,
-        base_url_source="--base-url" if base_url else settings.base_url_source,
-        missing_key_help=CLI_MISSING_KEY,
-    )
-    return client
-
 
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else."

@@ -8,8 +8,8 @@ import click
 
 from .._model_info import ModelInfo
 from .._registry import Registry
-from ._app import cli, echo_json, registry_from
-from ._jobs_cmd import client_from
+from ._app import cli, echo_json
+from ._context import client_from, registry_from
 
 
 def local_state(registry: Registry, info: ModelInfo) -> tuple[str | None, str | None]:

@@ -21,13 +21,13 @@ from .._docs import field_summary
 from .._naming import cli_flag
 from .._registry import Field, ModelSchema
 from .._types import ErrorInfo, InProgress, JobStatus, Queued, Result, job_document
-from ._app import cli, echo_json, registry_from
+from ._app import cli, echo_json
+from ._context import client_from, registry_from
 from ._display import JobView, choose_mode
 from ._download_opts import download_option_list
 from ._exit import EXIT_CODES_HELP, INTERRUPTED
 from ._inputs import gather_inputs
 from ._job_output import echo_safe, failure_document
-from ._jobs_cmd import client_from
 
 _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 

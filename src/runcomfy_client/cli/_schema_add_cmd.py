@@ -13,10 +13,9 @@ from .._model_ids import MODEL_ID_PATTERN, model_id_problem
 from .._pages import MAX_PAGE_BYTES, parse_api_page
 from .._registry import OUTPUT_SUFFIX, Registry, load_json, model_from_schema
 from .._schema_store import input_schema_of, schema_text, write_text
-from ._app import registry_from
 from ._catalog import schema_group
+from ._context import client_from, registry_from
 from ._job_output import echo_safe
-from ._jobs_cmd import client_from
 
 
 def _target_folder(ctx: click.Context, folder: Path | None) -> Path:

@@ -9,10 +9,10 @@ import click
 
 from .. import _errors as e
 from .._sync import Selection, SyncEntry, sync_folder
-from ._app import echo_json, registry_from
+from ._app import echo_json
 from ._catalog import schema_group
+from ._context import client_from, registry_from
 from ._display import choose_mode
-from ._jobs_cmd import client_from
 from ._schema_add_cmd import _target_folder, hint_schema_folder
 
 if TYPE_CHECKING:
