@@ -46,6 +46,7 @@ from ._errors import (
     UploadError,
     WebhookError,
 )
+from ._not_given import NOT_GIVEN, NotGiven
 from ._polling import PollingPolicy, PollingSettings, PollObservation
 from ._polling_memory import PollingMemory
 from ._registry import Field, ModelSchema, Registry
@@ -58,6 +59,7 @@ from ._types import (
     ErrorInfo,
     Failed,
     InProgress,
+    JobState,
     JobStatus,
     Output,
     Queued,
@@ -80,6 +82,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "NOT_GIVEN",
     "RUNCOMFY_OUTPUT_HOSTS",
     "APIConnectionError",
     "APIError",
@@ -109,11 +112,13 @@ __all__ = [
     "JobCancelledError",
     "JobError",
     "JobFailedError",
+    "JobState",
     "JobStatus",
     "LintWarning",
     "MissingExtraError",
     "ModelSchema",
     "NotFoundError",
+    "NotGiven",
     "Output",
     "PermissionDeniedError",
     "PollObservation",

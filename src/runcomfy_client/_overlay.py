@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._errors import SchemaError
+from ._not_given import NOT_GIVEN
 
 __all__ = ["FieldOverlay", "Fuse", "Overlay", "Target", "parse_targets"]
 
@@ -39,7 +40,6 @@ _FUSE_KEYS = frozenset(
     {"width", "height", "options", "name", "title", "description", "required", "default"}
 )
 _TOP_KEYS = frozenset({"title", "description", "expose", "fields", "fuse"})
-_UNSET: Any = object()
 
 
 @dataclass(frozen=True, order=True)
@@ -90,11 +90,11 @@ class FieldOverlay:
     minimum: float | None = None
     maximum: float | None = None
     enum: tuple[Any, ...] | None = None
-    default: Any = _UNSET
+    default: Any = NOT_GIVEN
 
     @property
     def has_default(self) -> bool:
-        return self.default is not _UNSET
+        return self.default is not NOT_GIVEN
 
 
 @dataclass(frozen=True)
@@ -217,7 +217,7 @@ def _field(target: Target, entry: Any, where: str, fail: Any) -> FieldOverlay:
         minimum=low,
         maximum=high,
         enum=tuple(enum) if enum is not None else None,
-        default=entry.get("default", _UNSET),
+        default=entry.get("default", NOT_GIVEN),
     )
 
 

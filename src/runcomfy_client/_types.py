@@ -18,6 +18,7 @@ __all__ = [
     "ErrorInfo",
     "Failed",
     "InProgress",
+    "JobState",
     "JobStatus",
     "Output",
     "Queued",
@@ -28,9 +29,13 @@ __all__ = [
     "parse_status",
 ]
 
+JobState = Literal["in_queue", "in_progress", "completed", "failed", "cancelled"]
+"""A job's state, however the server spelled it (``JobStatus.status`` holds one, except in an
+:class:`UnknownStatus`, which keeps the server's own text)."""
+
 # Every spelling of a job's state seen in RunComfy's APIs and its own clients, and the state it
 # means. The one table for the runtime, the CLI, the batch engine and the emulator's tests.
-STATUS_SPELLINGS: Mapping[str, str] = {
+STATUS_SPELLINGS: Mapping[str, JobState] = {
     "in_queue": "in_queue",
     "queued": "in_queue",
     "pending": "in_queue",
@@ -44,7 +49,7 @@ STATUS_SPELLINGS: Mapping[str, str] = {
     "cancelled": "cancelled",
     "canceled": "cancelled",
 }
-TERMINAL = frozenset({"completed", "failed", "cancelled"})
+TERMINAL: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
 # Cancel outcomes: accepted and done, accepted and pending, refused.
 _CANCELLED = frozenset({"cancelled", "canceled"})
 _NOT_CANCELLABLE = frozenset({"not_cancellable", "not_cancelable"})
@@ -52,7 +57,7 @@ _NOT_CANCELLABLE = frozenset({"not_cancellable", "not_cancelable"})
 _SHOWN_TEXT = 100
 
 
-def normalise_status(value: object) -> str | None:
+def normalise_status(value: object) -> JobState | None:
     """The state a status spelling means (``succeeded`` -> ``completed``); None if unknown."""
     if not isinstance(value, str):
         return None
@@ -310,7 +315,7 @@ class Result:
         text = body.get("status")
         created, finished = body.get("created_at"), body.get("finished_at")
         output = Output.from_body(body.get("output"))
-        status = normalise_status(text)
+        status: str | None = normalise_status(text)
         if status is None:
             # A state this client does not know: a result that carries outputs has completed,
             # one that carries an error has failed; otherwise the server's text is kept.

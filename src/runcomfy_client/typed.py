@@ -13,11 +13,12 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 from ._download import ProgressCallback
+from ._not_given import NOT_GIVEN, NotGiven
 from ._registry import ModelSchema, model_from_schema
 from ._waiting import StatusCallback
 
@@ -39,30 +40,6 @@ __all__ = [
     "StatusCallback",
     "TypedModel",
 ]
-
-
-class NotGiven:
-    """The default of every optional keyword in a generated wrapper: "not passed".
-
-    A keyword left ``NOT_GIVEN`` is not sent, so the server's own default applies (the docs of
-    each parameter say what it is). ``None`` would be a value, and most fields do not accept it.
-    """
-
-    _instance: ClassVar[NotGiven | None] = None
-
-    def __new__(cls) -> NotGiven:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "NOT_GIVEN"
-
-    def __bool__(self) -> bool:
-        return False
-
-
-NOT_GIVEN: Final = NotGiven()
 
 
 class InputModel(BaseModel):
