@@ -14,20 +14,50 @@ The Serverless API queues a job per request (as RunComfy documents it):
 - cancel: ``POST .../requests/{rid}/cancel``: works on running jobs too.
 
 Statuses are read by ``_types.parse_status`` (the one table: ``succeeded`` is ``completed``,
-``canceled`` is ``cancelled``). The job lifecycle (waiting, deadlines, downloads) uses these
-the way it uses the Model API's calls.
+``canceled`` is ``cancelled``), except that a status's ``completed`` is only :class:`Ended`:
+the job's result says whether it succeeded. The job lifecycle (waiting, deadlines, retries,
+downloads) runs these calls and readers the way it runs the Model API's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, urlencode
 
 from ._protocol import Call
+from ._types import (
+    CancelOutcome,
+    Ended,
+    ErrorInfo,
+    JobStatus,
+    Output,
+    OutputFile,
+    Result,
+    normalise_status,
+    parse_status,
+)
 
-__all__ = ["OutputFile", "inference_call", "job_call", "output_files"]
+if TYPE_CHECKING:
+    from ._registry import ModelSchema
+
+__all__ = [
+    "DeploymentJobs",
+    "OutputFile",
+    "comfy_output",
+    "deployment_id_of",
+    "inference_call",
+    "job_call",
+    "output_files",
+    "read_cancel",
+    "read_result",
+    "read_status",
+]
+
+# Channels ComfyUI's video nodes write to (VHS_VideoCombine says "gifs" for an MP4 too).
+_VIDEO_CHANNELS = frozenset({"gifs", "videos", "video"})
+_VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".gif")
 
 
 def inference_call(
@@ -39,9 +69,11 @@ def inference_call(
     extra_data: Mapping[str, Any] | None = None,
     webhook: str | None = None,
     webhook_intermediate_status: bool = False,
+    model_id: str | None = None,
 ) -> Call:
     """The submit call: a job on ``deployment_id`` with these overrides (a submit: never resent
-    once it may have reached the server)."""
+    once it may have reached the server). ``model_id`` names it in messages and polling's
+    memory (a derived schema's ``deployments/NAME``)."""
     body: dict[str, Any] = {"overrides": dict(overrides or {})}
     if workflow_api_json is not None:
         body["workflow_api_json"] = dict(workflow_api_json)
@@ -54,7 +86,15 @@ def inference_call(
             pairs.append(("webhook_intermediate_status", "true"))
         query = "?" + urlencode(pairs)
     path = f"/prod/v1/deployments/{quote(deployment_id, safe='')}/inference{query}"
-    return Call("POST", path, body, is_submit=True, base_url=base_url)
+    return Call(
+        "POST",
+        path,
+        body,
+        is_submit=True,
+        base_url=base_url,
+        kind="submit",
+        model_id=model_id or f"deployment {deployment_id}",
+    )
 
 
 def job_call(
@@ -67,19 +107,90 @@ def job_call(
         f"{quote(request_id, safe='')}/{verb}"
     )
     method = "POST" if verb == "cancel" else "GET"
-    return Call(method, path, request_id=request_id, base_url=base_url)
+    return Call(method, path, request_id=request_id, base_url=base_url, kind=verb)
 
 
 @dataclass(frozen=True)
-class OutputFile:
-    """One file a deployment's job wrote: which node, which channel, and where to fetch it."""
+class DeploymentJobs:
+    """Where the jobs of one deployment are asked about: its status, result and cancel calls."""
 
-    node: str
-    channel: str
-    url: str
-    filename: str | None = None
-    subfolder: str | None = None
-    type: str | None = None
+    base_url: str
+    deployment_id: str
+
+    def status_call(self, request_id: str) -> Call:
+        return job_call(self.base_url, self.deployment_id, request_id, "status")
+
+    def result_call(self, request_id: str) -> Call:
+        return job_call(self.base_url, self.deployment_id, request_id, "result")
+
+    def cancel_call(self, request_id: str) -> Call:
+        return job_call(self.base_url, self.deployment_id, request_id, "cancel")
+
+
+def deployment_id_of(model: ModelSchema) -> str | None:
+    """The deployment a derived schema runs on (its sidecar names it), else None."""
+    info = model.info
+    binding = info.deployment if info is not None else None
+    found = binding.get("deployment_id") if binding is not None else None
+    return found.strip() if isinstance(found, str) and found.strip() else None
+
+
+# -- reading the answers --------------------------------------------------------------------------
+
+
+def read_status(body: Mapping[str, Any], request_id: str) -> JobStatus:
+    """A status answer by the one table; ``completed`` is :class:`Ended` (the Serverless API
+    says it for failed jobs too: the result tells)."""
+    status = parse_status(body, request_id)
+    if status.status == "completed":
+        return Ended(status.request_id, "completed", status.raw)
+    return status
+
+
+def read_result(body: Mapping[str, Any], request_id: str) -> Result:
+    """A result answer: the status by the one table, the node-keyed outputs as files."""
+    output = comfy_output(body.get("outputs"))
+    error = ErrorInfo.from_body(body.get("error"))
+    text = body.get("status")
+    status = normalise_status(text)
+    if status is None:
+        # A word this client does not know: outputs mean it completed, an error that it failed.
+        if output.files:
+            status = "completed"
+        elif error is not None:
+            status = "failed"
+        else:
+            status = text[:100] if isinstance(text, str) else ""
+    base = Result.from_body({k: v for k, v in body.items() if k != "output"}, request_id)
+    return replace(base, status=status, output=output, error=error)
+
+
+def read_cancel(body: Mapping[str, Any], request_id: str) -> CancelOutcome:
+    """A cancel's answer: a job that had already ended refuses it; anything else is followed
+    until the job says how it ended (a running job's cancel takes a moment)."""
+    text = body.get("status", body.get("outcome"))
+    word = text.strip().lower() if isinstance(text, str) else None
+    if word in ("not_cancellable", "not_cancelable"):
+        return CancelOutcome(request_id, "not_cancellable", None)
+    state = normalise_status(word)
+    if state in ("completed", "failed"):
+        return CancelOutcome(request_id, "not_cancellable", state)
+    return CancelOutcome.from_body(body, request_id)
+
+
+def comfy_output(outputs: Any) -> Output:
+    """A job's ``outputs`` (node -> channel -> items) as an :class:`Output`: every file with its
+    node and channel, videos and images also in their own lists."""
+    files = output_files(outputs)
+    videos = tuple(f.url for f in files if _is_video(f))
+    images = tuple(f.url for f in files if f.channel == "images" and not _is_video(f))
+    raw = dict(outputs) if isinstance(outputs, Mapping) else {}
+    return Output(videos=videos, images=images, raw=raw, files=files)
+
+
+def _is_video(f: OutputFile) -> bool:
+    name = (f.filename or f.url.split("?", 1)[0]).lower()
+    return f.channel in _VIDEO_CHANNELS or name.endswith(_VIDEO_SUFFIXES)
 
 
 def output_files(outputs: Any) -> tuple[OutputFile, ...]:
@@ -112,3 +223,60 @@ def output_files(outputs: Any) -> tuple[OutputFile, ...]:
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+# -- what a submit sends ----------------------------------------------------------------------------
+
+
+def merge_overrides(
+    compiled: Mapping[str, Any], raw: Mapping[str, Any] | None, label: str
+) -> dict[str, Any]:
+    """``compiled`` (from schema inputs) and ``raw`` overrides as one object; the same node input
+    given two different values is an InputValidationError naming it (nothing is sent)."""
+    from ._errors import InputValidationError
+    from ._validation import Problem
+
+    merged: dict[str, Any] = {
+        node: {**dict(entry), "inputs": dict(entry.get("inputs", {}))}
+        for node, entry in compiled.items()
+    }
+    problems: list[Problem] = []
+    for node, entry in (raw or {}).items():
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("inputs", {}), Mapping):
+            problems.append(
+                Problem(
+                    "invalid",
+                    'an override is {"<node id>": {"inputs": {"<input>": value}}}',
+                    key=f"overrides.{node}",
+                    value=entry,
+                )
+            )
+            continue
+        target = merged.setdefault(str(node), {"inputs": {}})
+        for key, value in entry.items():
+            if key != "inputs":
+                target[key] = value
+        for name, value in entry.get("inputs", {}).items():
+            inputs = target["inputs"]
+            if name in inputs and inputs[name] != value:
+                problems.append(
+                    Problem(
+                        "duplicate",
+                        f"node {node} input {name!r} is set by the inputs to {inputs[name]!r} and "
+                        f"by overrides to {value!r}: give it once",
+                        key=f"overrides.{node}.inputs.{name}",
+                        value=value,
+                    )
+                )
+                continue
+            inputs[name] = value
+    if problems:
+        raise InputValidationError(label, problems)
+    return merged
+
+
+def compiled_overrides(model: ModelSchema, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """A validated payload of a derived schema as the overrides it stands for."""
+    from ._overrides import compile_overrides
+
+    return dict(compile_overrides(model, payload)["overrides"])

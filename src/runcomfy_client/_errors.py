@@ -10,13 +10,13 @@ RunComfyError
 ├── InputValidationError          inputs fail the model's schema; nothing was sent
 ├── BatchInputError               lines of a batch file are invalid; nothing was submitted
 ├── APIError                      the API answered with an error
-│   ├── BadRequestError           400 / 422: the server rejected the input
-│   ├── AuthenticationError       401, error_code 400004
-│   ├── PermissionDeniedError     403, error_code 403001
-│   ├── InsufficientBalanceError  error_code 400002
-│   ├── NotFoundError             404, error_code 400001 / 404001
+│   ├── BadRequestError           400 / 422, error_code 422001: the server rejected the input
+│   ├── AuthenticationError       401, error_code 400004 / 401001
+│   ├── PermissionDeniedError     403, error_code 403001 / 403003; 10002 (disabled deployment)
+│   ├── InsufficientBalanceError  error_code 400002 / 10001
+│   ├── NotFoundError             404, error_code 400001 / 404001; 10003 (deleted deployment)
 │   ├── RateLimitError            429 after retries
-│   └── ServerError               5xx after retries
+│   └── ServerError               5xx (error_code 500001) after retries
 ├── TransportError                no usable answer from the API
 │   ├── APIConnectionError        the connection failed
 │   ├── APITimeoutError           the API did not answer in time

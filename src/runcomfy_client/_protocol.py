@@ -424,9 +424,9 @@ def error_from_response(status: int, body: Any, call: Call) -> e.APIError:
     elif code == 10003:
         cls = e.NotFoundError
         message = f"the deployment was deleted: {message}"
-    elif code == 400004 or status == 401:
+    elif code in (400004, 401001) or status == 401:  # 401001: the Serverless API's
         cls = e.AuthenticationError
-    elif code == 403001 or status == 403:
+    elif code in (403001, 403003) or status == 403:
         cls = e.PermissionDeniedError
     elif code == 404001 or status == 404:
         cls = e.NotFoundError

@@ -15,12 +15,14 @@ __all__ = [
     "Cancelled",
     "Completed",
     "DownloadProgress",
+    "Ended",
     "ErrorInfo",
     "Failed",
     "InProgress",
     "JobState",
     "JobStatus",
     "Output",
+    "OutputFile",
     "Queued",
     "Result",
     "UnknownStatus",
@@ -78,6 +80,17 @@ class JobStatus:
         """True once the job can no longer change."""
         return self.status in TERMINAL
 
+    @property
+    def queue_position(self) -> int | None:
+        """Jobs ahead of this one while it is queued (0: it runs next); None otherwise."""
+        return getattr(self, "position", None)
+
+    @property
+    def instance_id(self) -> str | None:
+        """The machine running the job, when the API says (a Serverless deployment's does)."""
+        value = self.raw.get("instance_id")
+        return value[:200] if isinstance(value, str) and value else None
+
     def as_dict(self) -> dict[str, Any]:
         """The job's JSON document (see :func:`job_document`)."""
         return job_document(
@@ -127,6 +140,17 @@ class UnknownStatus(JobStatus):
     It never means "wait for ever": while a job reads like this, waiting asks ``/result`` too and
     ends as soon as that carries an output or an error.
     """
+
+
+@dataclass(frozen=True)
+class Ended(UnknownStatus):
+    """Ended, but its status does not say how: the Serverless API's status reads ``completed``
+    for a failed job too. Waiting reads the job's result to know (``done`` stays False until
+    then, so nothing stops at a state that may be wrong)."""
+
+    @property
+    def done(self) -> bool:
+        return False
 
 
 def _position(value: object) -> int | None:
@@ -244,14 +268,36 @@ def _urls(value: Any) -> list[str]:
 
 
 @dataclass(frozen=True)
+class OutputFile:
+    """One file a ComfyUI workflow's job wrote: which node, which channel (``images``,
+    ``gifs``...), and where to fetch it."""
+
+    node: str
+    channel: str
+    url: str
+    filename: str | None = None
+    subfolder: str | None = None
+    type: str | None = None
+
+
+@dataclass(frozen=True)
 class Output:
-    """A job's outputs as the Output schema names them, plus every URL in one list."""
+    """A job's outputs as the Output schema names them, plus every URL in one list.
+
+    A Serverless deployment's job keys its outputs by node id, then channel: ``raw`` holds them
+    as answered and ``files`` lists each file with its node and channel.
+    """
 
     video: str | None = None
     videos: tuple[str, ...] = ()
     image: str | None = None
     images: tuple[str, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    files: tuple[OutputFile, ...] = ()
+
+    def by_node(self, node: str) -> tuple[OutputFile, ...]:
+        """The files node ``node`` wrote (a deployment's job), in the answer's order."""
+        return tuple(f for f in self.files if f.node == str(node))
 
     @classmethod
     def from_body(cls, output: Any) -> Output:
@@ -278,6 +324,9 @@ class Output:
                 for url in _urls(value):
                     if url.startswith(("http://", "https://")) and url not in found:
                         found.append(url)
+        for item in self.files:
+            if item.url not in found:
+                found.append(item.url)
         return found
 
 

@@ -15,6 +15,7 @@ from ._types import (
     TERMINAL,
     Cancelled,
     CancelOutcome,
+    Ended,
     ErrorInfo,
     Failed,
     JobStatus,
@@ -152,6 +153,8 @@ class Waiter:
         """
         if not isinstance(status, UnknownStatus):
             return False
+        if isinstance(status, Ended):
+            return True  # ended, but only the result says how (a Serverless job's status)
         if status.status not in self.unknown_reported:
             self.unknown_reported.add(status.status)
             logger.warning(

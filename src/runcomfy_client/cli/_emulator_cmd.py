@@ -36,7 +36,9 @@ from ._app import cli
     metavar="KIND=RATE",
     help="Inject a fault: rate_limit, server_error, drop, lost_response, slow, truncate, "
     "error_200, webhook_duplicate, webhook_reorder, webhook_drop, created_then_503, forbidden; "
-    "RATE 0-1 or @N,M for exact requests; KIND:ENDPOINT=... to aim it; outage=AT+SECONDS fails "
+    "RATE 0-1 or @N,M for exact requests; KIND:ENDPOINT=... to aim it (submit, status, result, "
+    "cancel; deployment_submit, deployment_status, ... for the Serverless API's); "
+    "outage=AT+SECONDS fails "
     "every request for SECONDS from AT seconds after start (repeatable).",
 )
 @click.option(

@@ -30,14 +30,21 @@ __all__ = [
     "parse_fault",
 ]
 
-API_ENDPOINTS = frozenset({"submit", "status", "result", "cancel"})
+MODEL_ENDPOINTS = frozenset({"submit", "status", "result", "cancel"})
+# The Serverless API's job endpoints (emulator/_serverless.py): a deployment's inference, and
+# its jobs' status, result and cancel.
+SERVERLESS_ENDPOINTS = frozenset(
+    {"deployment_submit", "deployment_status", "deployment_result", "deployment_cancel"}
+)
+API_ENDPOINTS = MODEL_ENDPOINTS | SERVERLESS_ENDPOINTS
+_SUBMITS = frozenset({"submit", "deployment_submit"})
 # Which endpoints each kind can hit. A submit hit by rate_limit, server_error, drop or error_200
 # is refused before any job is created; lost_response creates the job and then loses the answer.
 FAULT_KINDS: dict[str, frozenset[str]] = {
     "rate_limit": API_ENDPOINTS,
     "server_error": API_ENDPOINTS,
     "drop": API_ENDPOINTS,
-    "lost_response": frozenset({"submit"}),
+    "lost_response": _SUBMITS,
     "slow": API_ENDPOINTS,
     "truncate": frozenset({"download"}),
     "error_200": API_ENDPOINTS,
@@ -47,7 +54,7 @@ FAULT_KINDS: dict[str, frozenset[str]] = {
     "webhook_reorder": frozenset({"webhook"}),
     "webhook_drop": frozenset({"webhook"}),
     # The job is created, then the answer is a 503: the case where resending pays twice.
-    "created_then_503": frozenset({"submit"}),
+    "created_then_503": _SUBMITS,
     # 403 with error_code 403001 (permission denied): a permanent answer.
     "forbidden": API_ENDPOINTS,
     "outage": API_ENDPOINTS | {"download"},

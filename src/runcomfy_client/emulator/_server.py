@@ -613,6 +613,24 @@ class _Handlers:
         return web.FileResponse(path, headers={"Cache-Control": "no-store"})
 
 
+async def request_faults(
+    state: EmulatorState, request: web.Request, endpoint: str
+) -> web.Response | None:
+    """The faults that act before a request is processed, for the Serverless API's handlers
+    (the same plan, counters and answers as the Model API's)."""
+    return await _Handlers(state)._faults(request, endpoint)
+
+
+def fault_hit(state: EmulatorState, kind: str, endpoint: str) -> bool:
+    """Whether fault ``kind`` hits this request to ``endpoint`` (counted when it does)."""
+    return _Handlers(state)._hit(kind, endpoint)
+
+
+def drop_connection(request: web.Request) -> None:
+    """Close the connection without an answer (a fault that loses the answer)."""
+    _drop(request)
+
+
 def _searchable(model: HostedModel) -> str:
     name = model.record.get("display_name")
     return f"{model.model_id} {name if isinstance(name, str) else ''}".lower()

@@ -522,6 +522,15 @@ class _Handlers:
     def __init__(self, serverless: Serverless) -> None:
         self.x = serverless
 
+    async def _faults(self, request: web.Request, endpoint: str) -> web.Response | None:
+        """The emulator's faults (``--fault KIND:deployment_status=...``) before the request is
+        processed: the Model API's, on the Serverless endpoints."""
+        if not self.x.s.faults:
+            return None
+        from ._server import request_faults
+
+        return await request_faults(self.x.s, request, endpoint)
+
     def _auth(self, request: web.Request) -> web.Response | None:
         import hmac
 
@@ -633,10 +642,10 @@ class _Handlers:
     # -- the queue ---------------------------------------------------------------------------
 
     async def inference(self, request: web.Request) -> web.StreamResponse:
-        refused = self._auth(request)
+        self.x.counters["submissions"] += 1
+        refused = await self._faults(request, "deployment_submit") or self._auth(request)
         if refused:
             return refused
-        self.x.counters["submissions"] += 1
         deployment_id = request.match_info["deployment_id"]
         d = self.x.deployments.get(deployment_id)
         if d is None:
@@ -674,6 +683,14 @@ class _Handlers:
             return _error(422, INVALID, "Validation Error", detail=problems)
         intermediate = flag in (True, "true", "True", "1")
         job = self.x.create_job(d, apply_overrides(workflow, overrides), webhook, intermediate)
+        if self.x.s.faults:
+            from ._server import drop_connection, fault_hit
+
+            # The job exists and will run: a client that sends again pays twice.
+            if fault_hit(self.x.s, "created_then_503", "deployment_submit"):
+                return _error(503, INTERNAL, "Service Unavailable")
+            if fault_hit(self.x.s, "lost_response", "deployment_submit"):
+                drop_connection(request)
         return web.json_response({"request_id": job.request_id, **self._urls(request, job)})
 
     def _urls(self, request: web.Request, job: _Job) -> dict[str, str]:
@@ -688,8 +705,8 @@ class _Handlers:
             "cancel_url": f"{base}/cancel",
         }
 
-    def _job(self, request: web.Request) -> _Job | web.Response:
-        refused = self._auth(request)
+    async def _job(self, request: web.Request, endpoint: str) -> _Job | web.Response:
+        refused = await self._faults(request, endpoint) or self._auth(request)
         if refused:
             return refused
         request_id = request.match_info["request_id"]
@@ -699,7 +716,7 @@ class _Handlers:
         return job
 
     async def status(self, request: web.Request) -> web.StreamResponse:
-        job = self._job(request)
+        job = await self._job(request, "deployment_status")
         if isinstance(job, web.Response):
             return job
         shown = {"succeeded": "completed", "failed": "completed"}.get(job.status, job.status)
@@ -713,7 +730,7 @@ class _Handlers:
         return web.json_response(body)
 
     async def result(self, request: web.Request) -> web.StreamResponse:
-        job = self._job(request)
+        job = await self._job(request, "deployment_result")
         if isinstance(job, web.Response):
             return job
         body: dict[str, Any] = {
@@ -728,7 +745,7 @@ class _Handlers:
         return web.json_response(body)
 
     async def cancel(self, request: web.Request) -> web.StreamResponse:
-        job = self._job(request)
+        job = await self._job(request, "deployment_cancel")
         if isinstance(job, web.Response):
             return job
         outcome = self.x.cancel(job)
