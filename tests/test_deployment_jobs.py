@@ -26,7 +26,7 @@ from runcomfy_client._deployment_jobs import (
     read_result,
     read_status,
 )
-from runcomfy_client._types import Cancelled, Ended, Failed, InProgress, Queued
+from runcomfy_client._types import Cancelled, Ended, InProgress, Queued
 from runcomfy_client.emulator import Emulator
 
 from .conftest import wait_for

@@ -225,7 +225,7 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-# -- what a submit sends ----------------------------------------------------------------------------
+# -- what a submit sends ---------------------------------------------------------------------
 
 
 def merge_overrides(
