@@ -15,13 +15,15 @@ from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, cast
 
 import httpx
 
 from . import _lifecycle as lc
 from . import _protocol as p
 from ._core import ClientCore, HandleData, Inputs
+from ._deployment_jobs import DeploymentRequest, DeploymentTarget, find_target, routes_for
+from ._deployment_jobs import submit as submit_to_deployment
 from ._deployments import AsyncDeployments, Deployments
 from ._download_flow import ProgressCallback
 from ._drivers import AsyncDriver, SyncDriver
@@ -38,9 +40,12 @@ if TYPE_CHECKING:  # annotations only: typing.Unpack is 3.11+
 
 __all__ = [
     "AsyncClient",
+    "AsyncDeploymentClient",
     "AsyncRequestHandle",
     "AsyncResult",
     "Client",
+    "DeploymentClient",
+    "DeploymentRunOptions",
     "DownloadOptions",
     "FollowOptions",
     "RequestHandle",
@@ -81,6 +86,10 @@ class RunOptions(WaitOptions, total=False):
     """Called with download progress while saving outputs."""
 
 
+class DeploymentRunOptions(RunOptions, DeploymentRequest, total=False):
+    """A deployment's ``run()`` keywords: ``run()``'s, and what its submit may carry."""
+
+
 class DownloadOptions(TypedDict, total=False):
     """``download()``'s keywords."""
 
@@ -103,17 +112,17 @@ def _waiting(
         timeout=options.get("timeout"),
         cancel_on_timeout=options.get("cancel_on_timeout", True),
         model_id=model_id,
+        routes=routes_for(core, model_id),
     )
     return flow, options.get("on_status")
 
 
 def _running(
-    core: ClientCore[Any], model: str | ModelSchema, inputs: Inputs, options: RunOptions
+    core: ClientCore[Any], submitting: Flow[HandleData], options: RunOptions
 ) -> tuple[Flow[Result], StatusCallback | None]:
-    flow = lc.run(
+    flow = lc.run_submitted(
         core,
-        model,
-        inputs,
+        submitting,
         timeout=options.get("timeout"),
         cancel_on_timeout=options.get("cancel_on_timeout", True),
         download_to=options.get("download_to"),
@@ -131,6 +140,7 @@ def _following(
         timeout=options.get("timeout"),
         cancel_on_timeout=options.get("cancel_on_timeout", True),
         model_id=model_id,
+        routes=routes_for(core, model_id),
     )
 
 
@@ -209,13 +219,13 @@ class RequestHandle(_Handle):
         self._client = client
 
     def status(self) -> JobStatus:
-        return self._client.status(self.request_id)
+        return self._client.status(self.request_id, model_id=self.model_id)
 
     def result(self) -> SyncResult:
-        return self._client.result(self.request_id)
+        return self._client.result(self.request_id, model_id=self.model_id)
 
     def cancel(self) -> CancelOutcome:
-        return self._client.cancel(self.request_id)
+        return self._client.cancel(self.request_id, model_id=self.model_id)
 
     def iter_status(self, **options: Unpack[FollowOptions]) -> Iterator[JobStatus]:
         """Each new status until the job ends (see ``Client.iter_status``)."""
@@ -288,28 +298,44 @@ class Client(ClientCore[httpx.Client]):
         return RequestHandle(self, self._driver.run(lc.submit(self, model, inputs)))
 
     def attach(self, request_id: str, model_id: str | None = None) -> RequestHandle:
-        """A handle for a job submitted earlier (by this process or another)."""
+        """A handle for a job submitted earlier (by this process or another).
+
+        A deployment's job is named by its model id: ``deployments/NAME`` (a derived schema)
+        or ``deployments/<deployment id>``.
+        """
         return RequestHandle(self, HandleData(request_id, model_id))
 
-    def status(self, request_id: str) -> JobStatus:
-        """The job's state now; a ``Failed`` one carries the server's error (from its result)."""
-        return self._driver.run(lc.status(self, request_id))
+    def deployment(self, deployment: str | ModelSchema) -> DeploymentClient:
+        """Jobs on a Serverless deployment: by its id, or by the schema derived for it
+        (``deployments/NAME`` or its :class:`ModelSchema`)."""
+        return DeploymentClient(self, find_target(self, deployment))
 
-    def result(self, request_id: str) -> SyncResult:
+    def status(self, request_id: str, *, model_id: str | None = None) -> JobStatus:
+        """The job's state now; a ``Failed`` one carries the server's error (from its result).
+
+        ``model_id`` names a deployment's job (``deployments/NAME``): it is asked there.
+        """
+        return self._driver.run(lc.status(self, request_id, routes_for(self, model_id)))
+
+    def result(self, request_id: str, *, model_id: str | None = None) -> SyncResult:
         """The job's result; before it ends, its current state (``status`` says which).
 
         Raises JobFailedError (with the server's error code and message) for a failed job and
         JobCancelledError for a cancelled one.
         """
-        return _bound(SyncResult, self._driver.run(lc.result_or_raise(self, request_id)), self)
+        flow = lc.result_or_raise(self, request_id, None, routes_for(self, model_id))
+        return _bound(SyncResult, self._driver.run(flow), self)
 
-    def cancel(self, request_id: str, *, wait: float = lc.CANCEL_FOLLOW) -> CancelOutcome:
-        """Cancel a queued job; a running one answers ``not_cancellable``.
+    def cancel(
+        self, request_id: str, *, wait: float = lc.CANCEL_FOLLOW, model_id: str | None = None
+    ) -> CancelOutcome:
+        """Cancel a queued job; a running one answers ``not_cancellable`` (a deployment's
+        running job can be cancelled too).
 
         When the server only accepts the cancellation (``cancellation_requested``), the job is
         followed for up to ``wait`` seconds until it ends, and the outcome says how it did.
         """
-        return self._driver.run(lc.cancel(self, request_id, wait))
+        return self._driver.run(lc.cancel(self, request_id, wait, routes_for(self, model_id)))
 
     def iter_status(
         self, request_id: str, *, model_id: str | None = None, **options: Unpack[FollowOptions]
@@ -337,7 +363,7 @@ class Client(ClientCore[httpx.Client]):
         ``timeout`` is a deadline for all of it, the download included; the other keywords are
         ``wait()``'s (``cancel_on_timeout``, ``on_status``) and ``on_progress``.
         """
-        flow, on_status = _running(self, model, inputs, options)
+        flow, on_status = _running(self, lc.submit(self, model, inputs), options)
         return _bound(SyncResult, self._driver.run(flow, on_status), self)
 
     def download(
@@ -413,13 +439,13 @@ class AsyncRequestHandle(_Handle):
         self._client = client
 
     async def status(self) -> JobStatus:
-        return await self._client.status(self.request_id)
+        return await self._client.status(self.request_id, model_id=self.model_id)
 
     async def result(self) -> AsyncResult:
-        return await self._client.result(self.request_id)
+        return await self._client.result(self.request_id, model_id=self.model_id)
 
     async def cancel(self) -> CancelOutcome:
-        return await self._client.cancel(self.request_id)
+        return await self._client.cancel(self.request_id, model_id=self.model_id)
 
     def iter_status(self, **options: Unpack[FollowOptions]) -> AsyncIterator[JobStatus]:
         return self._client.iter_status(self.request_id, model_id=self.model_id, **options)
@@ -478,15 +504,21 @@ class AsyncClient(ClientCore[httpx.AsyncClient]):
     def attach(self, request_id: str, model_id: str | None = None) -> AsyncRequestHandle:
         return AsyncRequestHandle(self, HandleData(request_id, model_id))
 
-    async def status(self, request_id: str) -> JobStatus:
-        return await self._driver.run(lc.status(self, request_id))
+    def deployment(self, deployment: str | ModelSchema) -> AsyncDeploymentClient:
+        """:meth:`Client.deployment`, awaited."""
+        return AsyncDeploymentClient(self, find_target(self, deployment))
 
-    async def result(self, request_id: str) -> AsyncResult:
-        done = await self._driver.run(lc.result_or_raise(self, request_id))
-        return _bound(AsyncResult, done, self)
+    async def status(self, request_id: str, *, model_id: str | None = None) -> JobStatus:
+        return await self._driver.run(lc.status(self, request_id, routes_for(self, model_id)))
 
-    async def cancel(self, request_id: str, *, wait: float = lc.CANCEL_FOLLOW) -> CancelOutcome:
-        return await self._driver.run(lc.cancel(self, request_id, wait))
+    async def result(self, request_id: str, *, model_id: str | None = None) -> AsyncResult:
+        flow = lc.result_or_raise(self, request_id, None, routes_for(self, model_id))
+        return _bound(AsyncResult, await self._driver.run(flow), self)
+
+    async def cancel(
+        self, request_id: str, *, wait: float = lc.CANCEL_FOLLOW, model_id: str | None = None
+    ) -> CancelOutcome:
+        return await self._driver.run(lc.cancel(self, request_id, wait, routes_for(self, model_id)))
 
     def iter_status(
         self, request_id: str, *, model_id: str | None = None, **options: Unpack[FollowOptions]
@@ -502,7 +534,7 @@ class AsyncClient(ClientCore[httpx.AsyncClient]):
     async def run(
         self, model: str | ModelSchema, inputs: Inputs, **options: Unpack[RunOptions]
     ) -> AsyncResult:
-        flow, on_status = _running(self, model, inputs, options)
+        flow, on_status = _running(self, lc.submit(self, model, inputs), options)
         return _bound(AsyncResult, await self._driver.run(flow, on_status), self)
 
     async def download(
@@ -535,3 +567,91 @@ class AsyncClient(ClientCore[httpx.AsyncClient]):
 
     async def categories(self) -> list[str]:
         return parse_categories(await self._send(categories_call()))
+
+
+# -- a deployment's jobs --------------------------------------------------------------------------
+
+
+def _request(options: DeploymentRunOptions) -> DeploymentRequest:
+    keys = DeploymentRequest.__annotations__
+    return cast(DeploymentRequest, {k: v for k, v in options.items() if k in keys})
+
+
+class _DeploymentDoor:
+    """What both deployment doors know: the deployment, and the schema derived for it."""
+
+    def __init__(self, target: DeploymentTarget) -> None:
+        self._target = target
+
+    @property
+    def deployment_id(self) -> str:
+        return self._target.deployment_id
+
+    @property
+    def model_id(self) -> str:
+        """The name its jobs go by (``attach(request_id, model_id)``, the CLI's ``--model``)."""
+        return self._target.model_id
+
+    @property
+    def schema(self) -> ModelSchema | None:
+        """The schema derived for it (``schema derive``), which its inputs are checked by."""
+        return self._target.model
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.deployment_id!r}, model_id={self.model_id!r})"
+
+
+class DeploymentClient(_DeploymentDoor):
+    """``client.deployment(ID)``: jobs on one Serverless deployment, with the Model API's handle.
+
+    ``submit(inputs)`` checks the inputs by the schema derived for the deployment and compiles
+    them into the workflow's ``overrides``; ``overrides=`` sends raw ones (merged with them).
+    The handle's status, wait, result, cancel and download are the Model API's, on the same
+    lifecycle (deadlines, retries, never submitting twice).
+    """
+
+    def __init__(self, client: Client, target: DeploymentTarget) -> None:
+        super().__init__(target)
+        self._client = client
+
+    def submit(
+        self, inputs: Inputs | None = None, **request: Unpack[DeploymentRequest]
+    ) -> RequestHandle:
+        flow = submit_to_deployment(self._client, self._target, inputs, request)
+        return RequestHandle(self._client, self._client._driver.run(flow))
+
+    def run(
+        self, inputs: Inputs | None = None, **options: Unpack[DeploymentRunOptions]
+    ) -> SyncResult:
+        """Submit, wait and (with ``download_to``) save the outputs, like ``Client.run``."""
+        submitting = submit_to_deployment(self._client, self._target, inputs, _request(options))
+        flow, on_status = _running(self._client, submitting, options)
+        return _bound(SyncResult, self._client._driver.run(flow, on_status), self._client)
+
+    def attach(self, request_id: str) -> RequestHandle:
+        """A handle for a job submitted to this deployment earlier."""
+        return self._client.attach(request_id, self.model_id)
+
+
+class AsyncDeploymentClient(_DeploymentDoor):
+    """:class:`DeploymentClient` for :class:`AsyncClient`: the same methods, awaited."""
+
+    def __init__(self, client: AsyncClient, target: DeploymentTarget) -> None:
+        super().__init__(target)
+        self._client = client
+
+    async def submit(
+        self, inputs: Inputs | None = None, **request: Unpack[DeploymentRequest]
+    ) -> AsyncRequestHandle:
+        flow = submit_to_deployment(self._client, self._target, inputs, request)
+        return AsyncRequestHandle(self._client, await self._client._driver.run(flow))
+
+    async def run(
+        self, inputs: Inputs | None = None, **options: Unpack[DeploymentRunOptions]
+    ) -> AsyncResult:
+        submitting = submit_to_deployment(self._client, self._target, inputs, _request(options))
+        flow, on_status = _running(self._client, submitting, options)
+        return _bound(AsyncResult, await self._client._driver.run(flow, on_status), self._client)
+
+    def attach(self, request_id: str) -> AsyncRequestHandle:
+        return self._client.attach(request_id, self.model_id)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 from urllib.parse import quote, urlencode
 
 from ._protocol import Call
@@ -40,10 +40,16 @@ from ._types import (
 )
 
 if TYPE_CHECKING:
+    from ._core import ClientCore, HandleData, Inputs
+    from ._errors import ConfigurationError
+    from ._flow import Flow
+    from ._lifecycle import JobRoutes
     from ._registry import ModelSchema
 
 __all__ = [
     "DeploymentJobs",
+    "DeploymentRequest",
+    "DeploymentTarget",
     "OutputFile",
     "comfy_output",
     "deployment_id_of",
@@ -53,6 +59,9 @@ __all__ = [
     "read_cancel",
     "read_result",
     "read_status",
+    "routes_for",
+    "submit",
+    "target_for",
 ]
 
 # Channels ComfyUI's video nodes write to (VHS_VideoCombine says "gifs" for an MP4 too).
@@ -152,7 +161,7 @@ def read_result(body: Mapping[str, Any], request_id: str) -> Result:
     output = comfy_output(body.get("outputs"))
     error = ErrorInfo.from_body(body.get("error"))
     text = body.get("status")
-    status = normalise_status(text)
+    status: str | None = normalise_status(text)
     if status is None:
         # A word this client does not know: outputs mean it completed, an error that it failed.
         if output.files:
@@ -280,3 +289,180 @@ def compiled_overrides(model: ModelSchema, payload: Mapping[str, Any]) -> dict[s
     from ._overrides import compile_overrides
 
     return dict(compile_overrides(model, payload)["overrides"])
+
+
+# -- whose job it is: a deployment, and the schema derived for it ------------------------------
+
+DEPLOYMENT_PREFIX = "deployments/"
+
+
+@dataclass(frozen=True)
+class DeploymentTarget:
+    """A deployment to run jobs on, with the schema derived for it when there is one.
+
+    Its jobs are named ``deployments/NAME`` (a derived schema's model id) or, without a schema,
+    ``deployments/<deployment id>``: the name that re-attaching and the CLI's job verbs take.
+    """
+
+    base_url: str
+    deployment_id: str
+    model: ModelSchema | None = None
+
+    @property
+    def model_id(self) -> str:
+        if self.model is not None:
+            return self.model.model_id
+        return DEPLOYMENT_PREFIX + self.deployment_id
+
+    @property
+    def routes(self) -> JobRoutes:
+        from ._lifecycle import JobRoutes
+
+        jobs = DeploymentJobs(self.base_url, self.deployment_id)
+        return JobRoutes(
+            status_call=jobs.status_call,
+            result_call=jobs.result_call,
+            cancel_call=jobs.cancel_call,
+            read_status=read_status,
+            read_result=read_result,
+            read_cancel=read_cancel,
+        )
+
+
+def _unbound(model_id: str) -> ConfigurationError:
+    from ._errors import ConfigurationError
+
+    return ConfigurationError(
+        f"{model_id} is a schema derived from a workflow but names no deployment to run on: "
+        f"derive it from the deployment (`runcomfy-client schema derive DEPLOYMENT_ID`), or "
+        f"run it with client.deployment(DEPLOYMENT_ID)"
+    )
+
+
+def target_for(core: ClientCore[Any], model: str | ModelSchema | None) -> DeploymentTarget | None:
+    """The deployment a model id or schema runs on; None for a Model API model.
+
+    ``deployments/NAME`` is a derived schema in the registry (its sidecar names the deployment),
+    else NAME is taken as a deployment id (raw overrides, no schema).
+    """
+    from ._errors import UnknownModelError
+    from ._registry import ModelSchema
+
+    base = core.serverless_base_url
+    if isinstance(model, ModelSchema):
+        found = deployment_id_of(model)
+        if found is not None:
+            return DeploymentTarget(base, found, model)
+        if model.info is not None and model.info.kind == "deployment":
+            raise _unbound(model.model_id)
+        return None
+    if model is None or not model.startswith(DEPLOYMENT_PREFIX):
+        return None
+    try:
+        schema = core.registry.get(model)
+    except UnknownModelError:
+        name = model[len(DEPLOYMENT_PREFIX) :].strip()
+        if not name or "/" in name:
+            raise
+        return DeploymentTarget(base, name)
+    found = deployment_id_of(schema)
+    if found is None:
+        raise _unbound(schema.model_id)
+    return DeploymentTarget(base, found, schema)
+
+
+def find_target(core: ClientCore[Any], deployment: str | ModelSchema) -> DeploymentTarget:
+    """``client.deployment(X)``'s target: a derived schema (or its model id), or a deployment
+    id, with the derived schema bound to that id when the registry has one."""
+    if isinstance(deployment, str) and not deployment.startswith(DEPLOYMENT_PREFIX):
+        deployment_id = deployment.strip()
+        if not deployment_id or "/" in deployment_id:
+            raise ValueError(f"a deployment id is a non-empty id without '/', not {deployment!r}")
+        for model_id in core.registry.model_ids():
+            if model_id.startswith(DEPLOYMENT_PREFIX):
+                schema = _usable(core, model_id)
+                if schema is not None and deployment_id_of(schema) == deployment_id:
+                    return DeploymentTarget(core.serverless_base_url, deployment_id, schema)
+        return DeploymentTarget(core.serverless_base_url, deployment_id)
+    target = target_for(core, deployment)
+    if target is None:
+        label = deployment.model_id if not isinstance(deployment, str) else deployment
+        raise ValueError(f"{label} is a Model API model, not a deployment: use client.submit()")
+    return target
+
+
+def _usable(core: ClientCore[Any], model_id: str) -> ModelSchema | None:
+    from ._errors import SchemaError
+
+    try:
+        return core.registry.get(model_id)
+    except SchemaError:  # a broken schema elsewhere must not stop this one
+        return None
+
+
+def routes_for(core: ClientCore[Any], model_id: str | None) -> JobRoutes:
+    """Where a job of ``model_id`` is asked about: a deployment's paths, else the Model API's."""
+    from ._lifecycle import MODEL_API
+
+    target = target_for(core, model_id)
+    return MODEL_API if target is None else target.routes
+
+
+class DeploymentRequest(TypedDict, total=False):
+    """What a deployment's submit may carry besides the schema's inputs."""
+
+    overrides: Mapping[str, Any] | None
+    """Raw overrides, ``{"<node id>": {"inputs": {"<input>": value}}}``, merged with the inputs'
+    (the same node input given two different values is refused)."""
+    workflow_api_json: Mapping[str, Any] | None
+    """A whole workflow (API format) to run instead of the deployed one."""
+    extra_data: Mapping[str, Any] | None
+    webhook: str | None
+    """An http(s) URL RunComfy POSTs the job's events to (``webhooks`` receives them)."""
+    webhook_intermediate_status: bool
+    """Also POST ``in_queue`` and ``in_progress`` events, not only the final one."""
+
+
+def submit(
+    core: ClientCore[Any],
+    target: DeploymentTarget,
+    inputs: Inputs | None,
+    request: DeploymentRequest,
+) -> Flow[HandleData]:
+    """Validate the inputs by the derived schema (local files uploaded, with an uploader),
+    compile them into overrides, merge the raw ones, and submit once (never resent)."""
+    from ._core import HandleData
+    from ._errors import InputValidationError
+    from ._lifecycle import prepared, send
+    from ._validation import Problem
+
+    compiled: dict[str, Any] = {}
+    if inputs is not None:
+        if target.model is None:
+            raise ValueError(
+                f"deployment {target.deployment_id} has no derived schema to read inputs by: "
+                "give overrides= (node id -> inputs), or derive one with `runcomfy-client "
+                f"schema derive {target.deployment_id}`"
+            )
+        payload = yield from prepared(core, target.model, inputs)
+        compiled = compiled_overrides(target.model, payload)
+    overrides = merge_overrides(compiled, request.get("overrides"), target.model_id)
+    webhook = request.get("webhook")
+    if webhook is not None and (
+        not isinstance(webhook, str) or not webhook.startswith(("https://", "http://"))
+    ):
+        raise InputValidationError(
+            target.model_id,
+            [Problem("invalid", "a webhook is an http(s) URL", key="webhook", value=webhook)],
+        )
+    call = inference_call(
+        target.base_url,
+        target.deployment_id,
+        overrides=overrides,
+        workflow_api_json=request.get("workflow_api_json"),
+        extra_data=request.get("extra_data"),
+        webhook=webhook,
+        webhook_intermediate_status=bool(request.get("webhook_intermediate_status")),
+        model_id=target.model_id,
+    )
+    return HandleData.from_submit((yield from send(core, call)), call)

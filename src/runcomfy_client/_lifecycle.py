@@ -36,8 +36,15 @@ from ._errors import DeadlineExceededError
 from ._flow import Flow, Offload, Report, Sleep
 from ._registry import ModelSchema
 from ._retry import Deadline
-from ._types import CancelOutcome, JobStatus, Result, parse_status
-from ._waiting import Waiter, ended_without_result, needs_reason, terminal_error, with_reason
+from ._types import CancelOutcome, Ended, JobStatus, Result, parse_status
+from ._waiting import (
+    Waiter,
+    ended_without_result,
+    needs_reason,
+    settled,
+    terminal_error,
+    with_reason,
+)
 
 if TYPE_CHECKING:  # annotations only: typing.Unpack is 3.11+
     from typing_extensions import Unpack
@@ -52,9 +59,11 @@ __all__ = [
     "cancel",
     "download",
     "follow",
+    "prepared",
     "result",
     "result_or_raise",
     "run",
+    "run_submitted",
     "send",
     "status",
     "statuses",
@@ -109,10 +118,10 @@ def send(
         return outcome
 
 
-def submit(core: ClientCore[Any], model: str | ModelSchema, inputs: Inputs) -> Flow[HandleData]:
-    """Validate ``inputs``, upload local files (with an uploader), submit once."""
-    from ._core import HandleData, model_id_of
-
+def prepared(
+    core: ClientCore[Any], model: str | ModelSchema, inputs: Inputs
+) -> Flow[dict[str, Any]]:
+    """The wire payload: ``inputs`` validated, local files uploaded (with an uploader)."""
     with core._local_media(model, inputs) as given:
         validator, payload, files = core._plan(model, given)
         if files:
@@ -125,6 +134,22 @@ def submit(core: ClientCore[Any], model: str | ModelSchema, inputs: Inputs) -> F
             )
             urls: list[str] = yield Offload(tasks)
             payload = validator.validate(apply_uploads(payload, files, urls))
+    return payload
+
+
+def submit(core: ClientCore[Any], model: str | ModelSchema, inputs: Inputs) -> Flow[HandleData]:
+    """Validate ``inputs``, upload local files (with an uploader), submit once.
+
+    A schema derived from a ComfyUI workflow (``deployments/NAME``) submits to its deployment,
+    its inputs compiled into the workflow's overrides (``_deployment_jobs``).
+    """
+    from . import _deployment_jobs as dj
+    from ._core import HandleData, model_id_of
+
+    target = dj.target_for(core, model)
+    if target is not None:
+        return (yield from dj.submit(core, target, inputs, {}))
+    payload = yield from prepared(core, model, inputs)
     call = p.submit_call(model_id_of(model), payload)
     return HandleData.from_submit((yield from send(core, call)), call)
 
@@ -138,6 +163,8 @@ def status(
 ) -> Flow[JobStatus]:
     """The job's state now; a ``Failed`` one carries the server's error (from its result)."""
     now = routes.read_status((yield from send(core, routes.status_call(request_id))), request_id)
+    if isinstance(now, Ended):  # "completed" said of a failed job too: the result says how
+        now = settled(now, (yield from result(core, request_id, None, routes)))
     if needs_reason(now):  # a failed status rarely says why; the job's result does
         now = with_reason(now, (yield from send(core, routes.result_call(request_id))))
     return now
@@ -269,14 +296,40 @@ def run(
     on_progress: ProgressCallback | None = None,
 ) -> Flow[Result]:
     """Submit, wait, and (with ``download_to``) save the outputs, all within ``timeout``."""
+    return (
+        yield from run_submitted(
+            core,
+            submit(core, model, inputs),
+            timeout=timeout,
+            cancel_on_timeout=cancel_on_timeout,
+            download_to=download_to,
+            on_progress=on_progress,
+        )
+    )
+
+
+def run_submitted(
+    core: ClientCore[Any],
+    submitting: Flow[HandleData],
+    *,
+    timeout: float | None = None,
+    cancel_on_timeout: bool = True,
+    download_to: str | os.PathLike[str] | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> Flow[Result]:
+    """:func:`run` for any submit flow: a Model API model's, or a deployment's (its job is
+    followed by the routes its model id names)."""
+    from ._deployment_jobs import routes_for
+
     deadline = core._deadline(timeout)
-    handle = yield from submit(core, model, inputs)
+    handle = yield from submitting
     done = yield from wait(
         core,
         handle.request_id,
         timeout=core._left(deadline),
         cancel_on_timeout=cancel_on_timeout,
         model_id=handle.model_id,
+        routes=routes_for(core, handle.model_id),
     )
     if download_to is None:
         return done

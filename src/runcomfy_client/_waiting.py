@@ -167,9 +167,7 @@ class Waiter:
 
     def settle(self, status: JobStatus, result: Result) -> JobStatus:
         """The job's state once its result was read: ended if the result says so."""
-        if result.status in TERMINAL:
-            return parse_status({**result.raw, "status": result.status}, self.request_id)
-        return status
+        return settled(status, result)
 
     @property
     def deadline(self) -> Deadline | None:
@@ -205,6 +203,13 @@ class Waiter:
             cancelled=cancelled,
             status=state,
         )
+
+
+def settled(status: JobStatus, result: Result) -> JobStatus:
+    """``status`` once the job's result was read: the result's ending if it has one."""
+    if result.status in TERMINAL:
+        return parse_status({**result.raw, "status": result.status}, status.request_id)
+    return status
 
 
 def terminal_error(status: JobStatus) -> JobError | None:
