@@ -13,7 +13,10 @@ from runcomfy_client import (
     AuthenticationError,
     BadRequestError,
     Client,
+    DeadlineExceededError,
     InputValidationError,
+    JobCancelledError,
+    JobFailedError,
     PermissionDeniedError,
     ServerError,
     SubmissionUncertainError,
@@ -26,10 +29,11 @@ from runcomfy_client._deployment_jobs import (
     read_result,
     read_status,
 )
-from runcomfy_client._types import Cancelled, Ended, InProgress, Queued
+from runcomfy_client._types import Cancelled, Ended, Failed, InProgress, Queued
 from runcomfy_client.emulator import Emulator
 
 from .conftest import wait_for
+from .scripted import Script, VirtualClock, ok, scripted, scripted_async
 
 SAMPLES = Path(__file__).resolve().parents[1] / "examples" / "workflows"
 T2I = f"lighthouse={SAMPLES / 'text-to-image.json'}:{SAMPLES / 'object_info.json'}"
@@ -230,3 +234,254 @@ def test_bad_overrides_get_422001_with_detail_field_by_field(emu: Emulator) -> N
     assert any("3" in line and "steps" in line for line in lines), lines
     assert any("99" in line for line in lines), lines
     assert _jobs(emu)["states"] == {}  # nothing was queued
+
+
+# -- the job handle, on scripted answers and a virtual clock --------------------------------------
+
+DEPLOYMENT = "dep-1"
+
+
+@pytest.fixture(scope="module")
+def derived_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A schema derived from the sample text-to-image workflow, bound to DEPLOYMENT."""
+    import json
+
+    from runcomfy_client._derive import derive
+    from runcomfy_client._overlay import Overlay
+
+    folder = tmp_path_factory.mktemp("schemas")
+    path = folder / "deployments" / "lighthouse.json"
+    path.parent.mkdir()
+    overlay = Overlay.parse(json.loads((SAMPLES / "text-to-image.overlay.json").read_text()))
+    derived = derive(
+        json.loads((SAMPLES / "text-to-image.json").read_text()),
+        json.loads((SAMPLES / "object_info.json").read_text()),
+        name="lighthouse",
+        overlay=overlay,
+        deployment_id=DEPLOYMENT,
+        schema_path=path,
+    )
+    path.write_text(derived.schema_text())
+    path.with_name("lighthouse.info.json").write_text(derived.binding_text())
+    return folder
+
+
+def serverless_job(
+    clock: VirtualClock,
+    statuses: list[dict[str, Any]],
+    ending: dict[str, Any] | None = None,
+    **overrides: Any,
+) -> Script:
+    """A deployment's job whose status answers follow ``statuses`` (the last one repeats)."""
+    seen = {"status": 0}
+    final = ending or {"status": "succeeded", "outputs": OUTPUTS}
+
+    def answer(kind: str, request: httpx.Request, now: float) -> Any:
+        assert request.url.path.startswith(f"/prod/v1/deployments/{DEPLOYMENT}/"), request.url
+        if kind in overrides:
+            return overrides[kind](request, now)
+        if kind == "inference":
+            return ok({"request_id": "r1", "status_url": "s", "result_url": "r", "cancel_url": "c"})
+        if kind == "status":
+            index = min(seen["status"], len(statuses) - 1)
+            seen["status"] += 1
+            return ok({"request_id": "r1", **statuses[index]})
+        if kind == "result":
+            return ok({"request_id": "r1", **final})
+        if kind == "cancel":
+            return ok({"request_id": "r1", "status": "cancellation_requested"})
+        raise AssertionError(kind)
+
+    return Script(clock, answer)
+
+
+def deployment_client(script: Script, folder: Path) -> Client:
+    from runcomfy_client import Registry
+
+    registry = Registry([folder], use_env=False, include_bundled=False)
+    return scripted(script, registry=registry, serverless_base_url="https://api.test")
+
+
+QUEUED = {"status": "in_queue", "queue_position": 2}
+RUNNING = {"status": "in_progress", "instance_id": "inst-1"}
+COMPLETED = {"status": "completed", "instance_id": "inst-1"}
+
+
+def test_inputs_compile_to_overrides_and_the_job_is_followed_to_its_files(
+    derived_dir: Path,
+) -> None:
+    clock = VirtualClock()
+    script = serverless_job(clock, [QUEUED, RUNNING, COMPLETED])
+    seen: list[Any] = []
+    with deployment_client(script, derived_dir) as client:
+        handle = client.submit(
+            "deployments/lighthouse", {"prompt": "a lighthouse", "resolution": "1152x896 (9:7)"}
+        )
+        assert handle.model_id == "deployments/lighthouse"
+        result = handle.wait(timeout=600, on_status=seen.append)
+    assert script.body(0) == {
+        "overrides": {
+            "6": {"inputs": {"text": "a lighthouse"}},
+            "5": {"inputs": {"width": 1152, "height": 896}},
+        }
+    }
+    assert [type(s).__name__ for s in seen] == ["Queued", "InProgress", "Completed"]
+    assert seen[0].queue_position == 2 and seen[1].instance_id == "inst-1"
+    assert result.status == "completed" and result.output.by_node("60")[0].channel == "gifs"
+    assert script.kinds() == ["inference", "status", "status", "status", "result", "result"]
+    assert clock.now > 0  # it slept between checks, on the virtual clock only
+
+
+def test_completed_but_failed_is_a_failed_job_with_the_servers_error(derived_dir: Path) -> None:
+    clock = VirtualClock()
+    failed = {"status": "failed", "error": [{"errorCode": 500001, "error": "CUDA out of memory"}]}
+    script = serverless_job(clock, [RUNNING, COMPLETED], failed)
+    with deployment_client(script, derived_dir) as client:
+        handle = client.submit("deployments/lighthouse", {"prompt": "x"})
+        with pytest.raises(JobFailedError) as caught:
+            handle.wait()
+        assert "CUDA out of memory" in str(caught.value)
+        assert caught.value.error_code == 500001
+        now = handle.status()  # "completed" is settled by the result: it failed
+        assert isinstance(now, Failed) and now.error is not None
+
+
+def test_a_wrong_input_is_refused_locally_naming_node_input_value_and_allowed(
+    derived_dir: Path,
+) -> None:
+    clock = VirtualClock()
+    script = serverless_job(clock, [COMPLETED])
+    with deployment_client(script, derived_dir) as client, pytest.raises(InputValidationError) as c:
+        client.deployment(DEPLOYMENT).submit({"prompt": "x", "steps": 500})
+    text = str(c.value)
+    assert "steps (3_steps): 500" in text and "50" in text
+    assert script.requests == []  # nothing sent
+
+
+def test_submit_answered_5xx_is_uncertain_and_never_sent_again(derived_dir: Path) -> None:
+    clock = VirtualClock()
+    busy = lambda request, now: ok({"error_code": 500001, "error_message": "busy"}, 503)  # noqa: E731
+    script = serverless_job(clock, [COMPLETED], inference=busy)
+    with deployment_client(script, derived_dir) as client, pytest.raises(SubmissionUncertainError):
+        client.run("deployments/lighthouse", {"prompt": "x"})
+    assert script.kinds() == ["inference"]
+
+
+def test_status_outage_is_retried_and_the_job_kept(derived_dir: Path) -> None:
+    clock = VirtualClock()
+    calls = {"n": 0}
+
+    def flaky(request: httpx.Request, now: float) -> Any:
+        calls["n"] += 1
+        if calls["n"] <= 3:
+            return httpx.ConnectError("down")
+        return ok({"request_id": "r1", **COMPLETED})
+
+    script = serverless_job(clock, [COMPLETED], status=flaky)
+    with deployment_client(script, derived_dir) as client:
+        result = client.deployment("deployments/lighthouse").run({"prompt": "x"}, timeout=600)
+    assert result.status == "completed" and script.count("status") == 4
+
+
+def test_deadline_while_queued_cancels_on_the_deployments_own_path(derived_dir: Path) -> None:
+    clock = VirtualClock()
+    cancelled = {"n": 0}
+
+    def cancel(request: httpx.Request, now: float) -> Any:
+        cancelled["n"] += 1
+        return ok({"request_id": "r1", "status": "canceled"})
+
+    script = serverless_job(clock, [QUEUED], cancel=cancel)
+    with deployment_client(script, derived_dir) as client:
+        handle = client.submit("deployments/lighthouse", {"prompt": "x"})
+        with pytest.raises(DeadlineExceededError) as caught:
+            handle.wait(timeout=30)
+    assert caught.value.cancelled and cancelled["n"] == 1
+    assert clock.now == pytest.approx(30, abs=5)
+
+
+def test_cancelling_a_running_job_is_followed_to_cancelled(derived_dir: Path) -> None:
+    clock = VirtualClock()
+    state = {"cancelled": False}
+
+    def status(request: httpx.Request, now: float) -> Any:
+        return ok(
+            {"request_id": "r1", "status": "canceled" if state["cancelled"] else "in_progress"}
+        )
+
+    def cancel(request: httpx.Request, now: float) -> Any:
+        state["cancelled"] = True
+        return ok({"request_id": "r1", "status": "cancellation_requested"})
+
+    def result(request: httpx.Request, now: float) -> Any:
+        return ok({"request_id": "r1", "status": "canceled" if state["cancelled"] else "x"})
+
+    script = serverless_job(clock, [RUNNING], status=status, cancel=cancel, result=result)
+    with deployment_client(script, derived_dir) as client:
+        handle = client.deployment(DEPLOYMENT).attach("r1")  # re-attached by id
+        assert handle.model_id == "deployments/lighthouse"
+        assert isinstance(handle.status(), InProgress)
+        outcome = handle.cancel()
+        assert outcome.outcome == "cancelled" and outcome.cancelled
+        with pytest.raises(JobCancelledError):
+            handle.result()
+
+
+def test_cancel_after_the_end_is_not_cancellable(derived_dir: Path) -> None:
+    clock = VirtualClock()
+    refused = lambda request, now: ok({"request_id": "r1", "status": "not_cancellable"})  # noqa: E731
+    script = serverless_job(clock, [COMPLETED], cancel=refused)
+    with deployment_client(script, derived_dir) as client:
+        outcome = client.cancel("r1", model_id="deployments/lighthouse")
+    assert outcome.outcome == "not_cancellable" and not outcome.accepted
+
+
+def test_raw_overrides_without_a_schema_and_webhook_query(derived_dir: Path) -> None:
+    clock = VirtualClock()
+    script = serverless_job(clock, [COMPLETED])
+    with deployment_client(script, derived_dir) as client:
+        jobs = client.deployment(DEPLOYMENT)
+        handle = jobs.submit(
+            {"prompt": "x"},
+            overrides={"3": {"inputs": {"seed": 7}}},
+            extra_data={"client": "test"},
+            webhook="https://me.example/hook",
+            webhook_intermediate_status=True,
+        )
+        assert handle.wait().status == "completed"
+        with pytest.raises(InputValidationError, match="webhook"):
+            jobs.submit({"prompt": "x"}, webhook="ftp://nope")
+    sent = script.requests[0][2]
+    assert sent.url.params["webhook"] == "https://me.example/hook"
+    assert sent.url.params["webhook_intermediate_status"] == "true"
+    body = script.body(0)
+    assert body["overrides"]["3"] == {"inputs": {"seed": 7}}
+    assert body["overrides"]["6"] == {"inputs": {"text": "x"}}
+    assert body["extra_data"] == {"client": "test"}
+
+
+def test_an_unbound_deployment_id_takes_raw_overrides_only(derived_dir: Path) -> None:
+    clock = VirtualClock()
+    script = serverless_job(clock, [COMPLETED])
+    with deployment_client(script, derived_dir) as client:
+        jobs = client.deployment("other-deployment")
+        assert jobs.schema is None and jobs.model_id == "deployments/other-deployment"
+        with pytest.raises(ValueError, match="no derived schema"):
+            jobs.submit({"prompt": "x"})
+        assert script.requests == []
+
+
+async def test_async_client_runs_the_same_lifecycle(derived_dir: Path) -> None:
+    from runcomfy_client import Registry
+
+    clock = VirtualClock()
+    script = serverless_job(clock, [QUEUED, RUNNING, COMPLETED])
+    registry = Registry([derived_dir], use_env=False, include_bundled=False)
+    client = scripted_async(script, registry=registry, serverless_base_url="https://api.test")
+    async with client:
+        handle = await client.deployment("deployments/lighthouse").submit({"prompt": "x"})
+        statuses = [s async for s in handle.iter_status()]
+        result = await handle.wait()
+        again = await client.attach(handle.request_id, handle.model_id).result()
+    assert [type(s).__name__ for s in statuses] == ["Queued", "InProgress", "Completed"]
+    assert result.urls == again.urls == ["https://x.test/v.mp4", "https://x.test/a.png"]
