@@ -7,6 +7,7 @@ the emulator's charge are two separate readings of the same price.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -20,12 +21,16 @@ from click.testing import CliRunner, Result
 from runcomfy_client import Client, InsufficientBalanceError, Registry
 from runcomfy_client._journal import Journal
 from runcomfy_client._pricing import CostUnknownError, estimate
+from runcomfy_client.batch import Batch, LineResult, check_batch
 from runcomfy_client.cli import cli
 from runcomfy_client.emulator import Emulator
+
+from .scripted import Script, VirtualClock, ok, scripted_async
 
 CLIP = "acme/clip/text-to-video"  # $0.10 per second, duration 5 or 10 (default 5)
 PICTURE = "acme/picture/text-to-image"  # $0.04 per output, num_images
 FREE = "acme/unpriced/text-to-video"  # no price published
+IMG = "https://example.com/in.png"
 
 
 def _write(folder: Path, model_id: str, schema: dict[str, Any], record: dict[str, Any]) -> None:
@@ -129,6 +134,65 @@ def test_a_spent_balance_answers_402_and_says_where_to_top_up(schemas: Path) -> 
     assert "top it up on https://www.runcomfy.com" in text
 
 
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (402, {"message": "Payment Required"}),  # the HTTP status alone
+        (400, {"error_code": 400002, "error_message": "insufficient balance"}),  # the code alone
+        (200, {"error_code": "400002", "error_message": "insufficient balance"}),
+    ],
+)
+def test_402_and_error_400002_both_mean_a_spent_balance(status: int, body: dict[str, Any]) -> None:
+    sent: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url.path)
+        return httpx.Response(status, json=body)
+
+    http = httpx.Client(transport=httpx.MockTransport(handler))
+    client = Client(base_url="https://api.test", api_key="k", http_client=http)
+    with client, pytest.raises(InsufficientBalanceError) as caught:
+        client.submit("community/wan-2-1/fusionx/image-to-video", {"prompt": "p", "image": IMG})
+    assert "top it up on https://www.runcomfy.com" in str(caught.value)
+    assert len(sent) == 1  # nothing was created: refused, never resent
+
+
+# -- the command line shows what a job cost ---------------------------------------------------
+
+
+def cli_for(emu: Emulator, schemas: Path, *args: str) -> Result:
+    env = {
+        "RUNCOMFY_API_KEY": emu.api_key,
+        "RUNCOMFY_BASE_URL": emu.base_url,
+        "RUNCOMFY_SCHEMA_PATH": str(schemas),
+    }
+    return CliRunner().invoke(cli, list(args), env=env)
+
+
+def test_run_wait_and_result_show_the_cost(emu: Emulator, schemas: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    ran = cli_for(
+        emu, schemas, "run", CLIP, "--prompt", "a boat", "--duration", "10", "--out", str(out)
+    )
+    assert ran.exit_code == 0, ran.output
+    assert "cost: $1.00" in ran.stderr and "cost" not in ran.stdout  # stdout: the saved paths
+    as_json = cli_for(emu, schemas, "run", CLIP, "--prompt", "a boat", "--out", str(out), "--json")
+    document = json.loads(as_json.stdout)
+    assert document["status"] == "completed" and document["cost"] == pytest.approx(0.5)
+    rid = document["request_id"]
+    shown = cli_for(emu, schemas, "result", rid)
+    assert shown.exit_code == 0 and f"{rid}  completed  cost: $0.50" in shown.stdout
+    assert json.loads(cli_for(emu, schemas, "result", rid, "--json").stdout)["cost"] == 0.5
+    waited = cli_for(emu, schemas, "wait", rid)
+    assert "cost: $0.50" in waited.stderr
+    assert json.loads(cli_for(emu, schemas, "wait", rid, "--json").stdout)["cost"] == 0.5
+    # A model without a price: the API reports no cost, and the CLI says nothing about it.
+    free = cli_for(emu, schemas, "run", FREE, "--prompt", "a boat", "--out", str(out))
+    assert free.exit_code == 0 and "cost" not in free.output
+    free_doc = cli_for(emu, schemas, "run", FREE, "--prompt", "x", "--out", str(out), "--json")
+    assert json.loads(free_doc.stdout)["cost"] is None  # the key is always there
+
+
 # -- batches: the cost recorded, capped, and a spent balance ---------------------------------------
 
 
@@ -220,3 +284,56 @@ def test_a_journal_from_before_costs_opens_and_gains_the_column(tmp_path: Path) 
         assert journal.rows()[0].cost is None
         journal.set_state(1, "downloaded", cost=0.25)
         assert journal.rows()[0].cost == 0.25
+
+
+class _TakingTurns(VirtualClock):
+    """A virtual clock whose sleeps let the batch's other jobs run (as a real wait would)."""
+
+    async def asleep(self, seconds: float) -> None:
+        self.sleep(seconds)
+        await asyncio.sleep(0)
+
+
+def test_a_spent_balance_mid_batch_keeps_the_jobs_in_flight(
+    registry: Registry, tmp_path: Path
+) -> None:
+    clock = _TakingTurns()
+    submits: list[str] = []
+
+    def answer(kind: str, request: httpx.Request, now: float) -> httpx.Response:
+        if kind == "submit":
+            submits.append(request.url.path)
+            if len(submits) == 3:  # the balance ran out with two jobs running
+                return ok({"error_code": 400002, "error_message": "insufficient balance"}, 402)
+            return ok({"request_id": f"r{len(submits)}", "status": "in_queue"})
+        rid = request.url.path.split("/")[3]
+        if kind == "status":  # the two jobs run on after the refusal, then finish
+            return ok(
+                {"request_id": rid, "status": "completed" if len(submits) >= 3 else "in_progress"}
+            )
+        return ok({"request_id": rid, "status": "completed", "output": {}, "cost": 0.5})
+
+    script = Script(clock, answer)
+    lines, problems = check_batch(
+        [json.dumps({"id": f"job-{n}", "model": CLIP, "prompt": f"p{n}"}) for n in range(4)],
+        registry=registry,
+    )
+    assert problems == []
+    batch = Batch(lines, tmp_path / "out", concurrency=3)
+
+    async def main() -> list[LineResult]:
+        async with scripted_async(script, registry=registry) as client:
+            return [line async for line in batch.run(client)]
+
+    results = {r.name: r for r in asyncio.run(main())}
+    assert len(submits) == 3  # nothing submitted after the refusal
+    kinds = script.kinds()
+    refused = [n for n, kind in enumerate(kinds) if kind == "submit"][2]
+    # The two jobs accepted before the refusal were followed to their end after it.
+    assert kinds[refused + 1 :].count("result") == 2
+    finished = [r for r in results.values() if r.request_id is not None]
+    assert sorted(r.request_id for r in finished) == ["r1", "r2"]
+    assert all(r.state == "downloaded" and r.cost == 0.5 for r in finished)  # kept, not abandoned
+    left = [r for r in results.values() if r.request_id is None]
+    assert len(left) == 2 and all(r.state == "pending" for r in left)
+    assert batch.stop_reason is not None and "balance is spent" in batch.stop_reason

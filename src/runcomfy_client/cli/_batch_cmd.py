@@ -16,6 +16,7 @@ from ._context import client_from, registry_from
 from ._display import choose_mode
 from ._download_opts import download_options
 from ._exit import EXIT_CODES_HELP, INTERRUPTED, JOB_FAILED
+from ._job_output import money
 from ._terminal import terminal_safe
 
 if TYPE_CHECKING:
@@ -261,8 +262,7 @@ def _numbers(lines: Sequence[int]) -> str:
     return f"lines {shown}{', ...' if len(lines) > 10 else ''}" if lines else "none"
 
 
-def _money(usd: float | None) -> str:
-    return "" if usd is None else f"${usd:.2f}"
+_money = money  # the one spelling of an amount (also run, wait, result)
 
 
 def _line_text(result: LineResult) -> str:

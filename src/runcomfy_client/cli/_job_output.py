@@ -16,7 +16,7 @@ from .. import _errors as e
 from .._types import ErrorInfo, Failed, JobStatus, Queued, job_document
 from ._terminal import terminal_safe
 
-__all__ = ["echo_safe", "failure_document", "failure_line", "status_line"]
+__all__ = ["echo_cost", "echo_safe", "failure_document", "failure_line", "money", "status_line"]
 
 
 def failure_document(exc: e.JobError, *, status: str | None = None) -> dict[str, Any]:
@@ -32,6 +32,19 @@ def failure_document(exc: e.JobError, *, status: str | None = None) -> dict[str,
     else:
         state = status or "unknown"
     return job_document(exc.request_id, status or state, error=error)
+
+
+def money(usd: float | None) -> str:
+    """``$0.50``; amounts under a cent keep their digits (``$0.004``); nothing for None."""
+    if usd is None:
+        return ""
+    return f"${usd:.2f}" if usd == 0 or abs(usd) >= 0.01 else f"${usd:.4g}"
+
+
+def echo_cost(usd: float | None) -> None:
+    """``cost: $0.50`` on stderr (stdout keeps the paths and URLs) when the API reported one."""
+    if usd is not None:
+        click.echo(f"cost: {money(usd)}", err=True)
 
 
 def status_line(status: JobStatus) -> str:

@@ -15,7 +15,14 @@ from ._context import client_from
 from ._display import retry_printer
 from ._download_opts import download_options
 from ._exit import JOB_FAILED
-from ._job_output import echo_safe, failure_document, failure_line, status_line
+from ._job_output import (
+    echo_cost,
+    echo_safe,
+    failure_document,
+    failure_line,
+    money,
+    status_line,
+)
 
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else."
@@ -62,6 +69,7 @@ def wait_command(ctx: click.Context, request_id: str, timeout: float | None, as_
     if as_json:
         echo_json(result.as_dict())
     else:
+        echo_cost(result.cost)  # what the API charged (include_cost)
         for url in result.urls:
             echo_safe(url)
 
@@ -103,7 +111,8 @@ def result_command(
     if as_json:
         echo_json(replace(result, files=tuple(files)).as_dict())
         return
-    echo_safe(f"{result.request_id}  {result.status}")
+    cost = f"  cost: {money(result.cost)}" if result.cost is not None else ""
+    echo_safe(f"{result.request_id}  {result.status}{cost}")
     for url in result.urls:
         echo_safe(url)
     for path in files:

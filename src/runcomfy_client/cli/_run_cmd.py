@@ -27,7 +27,7 @@ from ._display import JobView, choose_mode
 from ._download_opts import download_option_list
 from ._exit import EXIT_CODES_HELP, INTERRUPTED
 from ._inputs import gather_inputs
-from ._job_output import echo_safe, failure_document
+from ._job_output import echo_cost, echo_safe, failure_document
 
 _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -307,6 +307,7 @@ def run_job(
     if as_json:
         echo_json(replace(result, files=tuple(files)).as_dict())
         return
+    echo_cost(result.cost)  # what the API charged (include_cost)
     if not files:
         echo_safe(f"{result.request_id}  completed with no output files")
     for path in files:
@@ -318,7 +319,10 @@ def _download_failed(exc: e.DownloadError, result: Result, out: Path, as_json: b
     rid = result.request_id
     if as_json:
         error = ErrorInfo(None, str(exc))
-        echo_json(job_document(rid, "completed", output=result.output.raw, error=error))
+        document = job_document(
+            rid, "completed", output=result.output.raw, error=error, cost=result.cost
+        )
+        echo_json(document)
     click.echo(
         f"job {rid} completed but its files were not saved; download them "
         f"again with: runcomfy-client result {rid} --out {out}",
