@@ -154,7 +154,9 @@ class SyncReport:
         removed = counts["removed"]
         if removed and not self.prune:
             text += " (kept; --prune deletes them)"
-        return f"{text}; {len(self.written)} files written, {len(self.removed_files)} removed"
+        written = len(self.written)
+        files = "file" if written == 1 else "files"
+        return f"{text}; {written} {files} written, {len(self.removed_files)} removed"
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -67,7 +67,10 @@ def remote_models(
             row["local"] or "-",
         )
         table.add_row(*(Text(cell) for cell in cells))  # server text: never rich markup
-    Console(soft_wrap=False).print(table)
+    console = Console(soft_wrap=False)
+    if not console.is_terminal:  # piped: one line per model, never folded at 80 columns
+        console = Console(soft_wrap=False, width=240)
+    console.print(table)
     differing = sum(1 for row in rows if row["local"] == "differs")
     missing = sum(1 for row in rows if row["local"] is None)
     click.echo(
