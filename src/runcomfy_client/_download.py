@@ -49,22 +49,31 @@ def safe_name(url: str, fallback: str = "output") -> str:
 
 
 def plan_targets(urls: Iterable[str], directory: Path, *, overwrite: bool = False) -> list[Path]:
-    """One path per URL inside ``directory``: unique, and new unless ``overwrite``."""
+    """One path per URL inside ``directory``: unique, and new unless ``overwrite``.
+
+    Same-named outputs become ``name.png``, ``name-2.png``, ``name-3.png``...: each name
+    remembers its next number, so N same-named outputs cost O(N) tries, not O(N^2), and each
+    try is a set lookup (20,000 outputs called ``output.png`` are named at once).
+    """
     directory = directory.resolve()
     chosen: list[Path] = []
+    taken: set[Path] = set()
+    next_number: dict[str, int] = {}
     for url in urls:
         name = safe_name(url)
         stem, dot, ext = name.rpartition(".")
         if not dot:
             stem, ext = name, ""
         candidate = directory / name
-        counter = 2
-        while candidate in chosen or (not overwrite and candidate.exists()):
+        counter = next_number.get(name, 2)
+        while candidate in taken or (not overwrite and candidate.exists()):
             candidate = directory / (f"{stem}-{counter}.{ext}" if ext else f"{stem}-{counter}")
             counter += 1
+        next_number[name] = counter
         if candidate.parent != directory:  # pragma: no cover - safe_name forbids separators
             raise DownloadError(f"refusing to write outside {directory}: {candidate}", url=url)
         chosen.append(candidate)
+        taken.add(candidate)
     return chosen
 
 

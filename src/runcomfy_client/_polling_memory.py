@@ -175,6 +175,9 @@ class PollingMemory:
         """
         if not (math.isfinite(seconds) and seconds > 0 and math.isfinite(unsure)):
             return
+        # A ceiling here too (the policy caps lower): one runaway job cannot teach a mean the
+        # file would then refuse to read back, which would forget the model altogether.
+        seconds, unsure = min(seconds, _LARGEST), min(unsure, _LARGEST)
         with self._lock:
             entry, weight = self._entry(model_id)
             if entry.mean is None:
