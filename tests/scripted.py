@@ -7,6 +7,7 @@ sleeps advance the virtual clock instead of waiting.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
@@ -36,6 +37,7 @@ class VirtualClock:
 
     async def asleep(self, seconds: float) -> None:
         self.sleep(seconds)
+        await asyncio.sleep(0)  # no time passes, but other tasks get their turn, as they would
 
 
 def ok(body: dict[str, Any], status: int = 200, **headers: str) -> httpx.Response:

@@ -101,7 +101,7 @@ class SyncDriver:
             return resolve(effect.target)
         if isinstance(effect, f.Offload):
             return [task() for task in effect.tasks]
-        if isinstance(effect, f.Detach):
+        if isinstance(effect, (f.Detach, f.Shielded)):
             return self.run(effect.flow)
         raise TypeError(f"no driver for {effect!r}")
 
@@ -159,7 +159,21 @@ class AsyncDriver:
             return list(await asyncio.gather(*(asyncio.to_thread(t) for t in effect.tasks)))
         if isinstance(effect, f.Detach):
             return await _detached(effect.flow, effect.transfer)
+        if isinstance(effect, f.Shielded):
+            return await self._shielded(effect)
         raise TypeError(f"no driver for {effect!r}")
+
+    async def _shielded(self, effect: f.Shielded[T]) -> T:
+        """Run the flow as a task of its own; if this one is cancelled, give it ``grace``."""
+        import asyncio
+
+        task = asyncio.ensure_future(self.run(effect.flow))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            with suppress(Exception, asyncio.CancelledError):
+                effect.late(await asyncio.wait_for(task, effect.grace))
+            raise
 
 
 _STREAM = 1  # socket.SOCK_STREAM, without importing socket for it

@@ -45,6 +45,7 @@ __all__ = [
     "Read",
     "Report",
     "Resolve",
+    "Shielded",
     "Sleep",
     "asteps",
     "steps",
@@ -99,6 +100,16 @@ class Offload(Generic[R]):
     tasks: tuple[Callable[[], R], ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Shielded(Generic[R]):
+    """Run ``flow`` to its end even if the caller is stopped meanwhile (a batch's submit): when
+    stopped, wait up to ``grace`` seconds for it, hand its value to ``late``, then stop."""
+
+    flow: Flow[R]
+    grace: float
+    late: Callable[[R], None]
+
+
 # Downloads: one transfer's network steps. Streams are the drivers' own objects.
 
 
@@ -142,7 +153,18 @@ class Detach:
     transfer: Transfer
 
 
-Effect = Exchange | Sleep | Report[Any] | Offload[Any] | Resolve | Open | Read | Close | Detach
+Effect = (
+    Exchange
+    | Sleep
+    | Report[Any]
+    | Offload[Any]
+    | Shielded[Any]
+    | Resolve
+    | Open
+    | Read
+    | Close
+    | Detach
+)
 # A flow yields effects, is sent their answers, and returns a T. The answers' types depend on
 # the effect, so the send type is Any inside flows (typed again where they return).
 Flow = Generator[Effect, Any, T]

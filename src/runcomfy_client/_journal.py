@@ -19,16 +19,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from ._errors import ConfigurationError
 
 if TYPE_CHECKING:
     import sqlite3
 
-__all__ = ["FINAL_STATES", "STATES", "Journal", "JournalRow"]
+__all__ = ["FINAL_STATES", "STATES", "Journal", "JournalRow", "LineState"]
 
-STATES = (
+LineState = Literal[
     "pending",
     "submitting",
     "submitted",
@@ -38,9 +38,11 @@ STATES = (
     "cancelled",
     "uncertain",
     "invalid",
-)
+]
+"""Where a batch line stands (the batch engine's table of moves is ``batch._MOVES``)."""
+STATES: tuple[LineState, ...] = get_args(LineState)
 # States a resume leaves alone: the job ended (or never will run) and was paid for or refused.
-FINAL_STATES = frozenset({"downloaded", "failed", "cancelled", "invalid"})
+FINAL_STATES: frozenset[LineState] = frozenset({"downloaded", "failed", "cancelled", "invalid"})
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS lines (
@@ -66,7 +68,7 @@ class JournalRow:
     name: str
     model_id: str
     digest: str
-    state: str
+    state: LineState
     request_id: str | None
     files: tuple[str, ...]
     error: str | None
@@ -170,7 +172,7 @@ class Journal:
                 [(*line, now) for line in lines],
             )
 
-    def set_state(self, line: int, state: str, **fields: Any) -> None:
+    def set_state(self, line: int, state: LineState, **fields: Any) -> None:
         """Move a line to ``state``, setting ``request_id``, ``files``, ``error`` or ``cost``."""
         assert state in STATES, state
         columns = ["state = ?", "updated = ?"]

@@ -30,23 +30,27 @@ import asyncio
 import contextlib
 import json
 import os
-import queue
 import re
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from . import _errors as e
+from . import _flow as f
+from . import _lifecycle as lc
 from ._client import AsyncClient, Client
+from ._core import ClientCore, HandleData
 from ._errors import BatchInputError
-from ._journal import FINAL_STATES, Journal, JournalRow
+from ._flow import Effect, Flow, Shielded, Sleep
+from ._journal import FINAL_STATES, Journal, JournalRow, LineState
 from ._pricing import CostUnknownError, Estimate, estimate
 from ._protocol import payload_fingerprint
 from ._registry import ModelSchema, Registry
 from ._throttle import AdaptiveLimit
-from ._types import ErrorInfo, job_document
+from ._types import ErrorInfo, Result, job_document
 
 __all__ = [
     "Batch",
@@ -106,7 +110,7 @@ class LineResult:
 
     line: int
     name: str
-    state: str
+    state: LineState
     request_id: str | None = None
     files: tuple[Path, ...] = ()
     error: str | None = None
@@ -403,24 +407,20 @@ class Batch:
         """Run every line not finished yet; yield each line's result as it settles."""
         journal = Journal(self.journal_path).open()
         results: asyncio.Queue[LineResult | BaseException] = asyncio.Queue()
-        condition = asyncio.Condition()
+        turns = asyncio.Condition()
         client.response_listeners.append(self.limit.on_response)
         tasks: list[asyncio.Task[None]] = []
         try:
             self._prepare(journal)
-            runner = _LineRunner(self, client, journal, condition)
+            work = _LineWork(self, client, journal)
 
             async def one(line: BatchLine) -> None:
                 try:
-                    await results.put(await runner.run(line))
+                    await results.put(await work.arun(line, turns))
                 except asyncio.CancelledError:
                     raise
-                except _FATAL as exc:  # every other line would meet it too: stop the batch
-                    await results.put(exc)
-                except Exception as exc:  # noqa: BLE001 - one poisoned job fails its own line
-                    await results.put(runner.poisoned(line, exc))
-                except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-                    await results.put(exc)
+                except BaseException as exc:  # noqa: BLE001 - judged, then handed on
+                    await results.put(work.judge(line, exc))
 
             tasks = [asyncio.create_task(one(line)) for line in self.lines]
             for _ in tasks:
@@ -436,84 +436,102 @@ class Batch:
             journal.close()
 
     def run_sync(self, client: Client) -> Iterator[LineResult]:
-        """The same engine for a :class:`Client`: runs on an event loop in a worker thread."""
-        settings = client._settings  # the async twin gets the same settings
-        handoff: queue.Queue[LineResult | BaseException | None] = queue.Queue(maxsize=64)
+        """The same engine for a :class:`Client`, with the client as it is (its ``http_client``,
+        listeners, uploader): each line's flow runs in one of ``concurrency`` worker threads.
+
+        Line logic (journal, cost cap, ``on_state``) runs one line at a time, under the batch's
+        lock; only the waiting (requests, pauses) runs in parallel. Stopping the iteration, or
+        Ctrl-C, ends every pause at once and lets requests on the wire finish: a submit already
+        sent is recorded with its request id.
+        """
+        from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+        journal = Journal(self.journal_path).open()
+        turns = threading.Condition()
         stop = threading.Event()
-
-        async def main() -> None:
-            async with AsyncClient(
-                api_key=settings.api_key.reveal(),
-                base_url=settings.base_url,
-                timeout=settings.timeout,
-                retry=settings.retry,
-                registry=client.registry,
-                polling=client.polling,
-                uploader=client.uploader,
-                allow_any_file=client.allow_any_file,
-            ) as inner:
-                async for result in self.run(inner):
-                    if stop.is_set():
-                        return
-                    await asyncio.to_thread(handoff.put, result)
-
-        def work() -> None:
-            try:
-                asyncio.run(main())
-                handoff.put(None)
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-                handoff.put(exc)
-
-        thread = threading.Thread(target=work, name="runcomfy-batch", daemon=True)
-        thread.start()
+        client.response_listeners.append(self.limit.on_response)
+        pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="runcomfy-batch")
         try:
-            while True:
-                item = handoff.get()
-                if item is None:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
+            with turns:
+                self._prepare(journal)
+            work = _LineWork(self, client, journal)
+
+            def one(line: BatchLine) -> LineResult | BaseException:
+                try:
+                    return work.run(line, turns, stop)
+                except BaseException as exc:  # noqa: BLE001 - judged, then handed on
+                    return work.judge(line, exc)
+
+            running: set[Future[LineResult | BaseException]] = {
+                pool.submit(one, line) for line in self.lines
+            }
+            while running:
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    item = future.result()
+                    if isinstance(item, BaseException):
+                        raise item
+                    yield item
         finally:
             stop.set()
-            while thread.is_alive():  # let the worker finish its current hand-off
-                try:
-                    handoff.get_nowait()
-                except queue.Empty:
-                    thread.join(0.05)
+            with turns:
+                turns.notify_all()
+            pool.shutdown(wait=True, cancel_futures=True)
+            client.response_listeners.remove(self.limit.on_response)
+            journal.close()
 
 
-class _LineRunner:
-    """Takes one line from wherever the journal says it is to where it can go."""
+# Where a line may move from each state; staying put (with a new error or cost) is always
+# allowed. "submitting" is committed before the POST; see _journal.
+_MOVES: dict[LineState, frozenset[LineState]] = {
+    "pending": frozenset({"submitting"}),
+    "uncertain": frozenset({"submitting"}),
+    "submitting": frozenset({"submitted", "uncertain", "pending", "failed"}),
+    "submitted": frozenset({"completed", "failed", "cancelled"}),
+    "completed": frozenset({"downloaded"}),
+    "downloaded": frozenset({"completed"}),  # its files were gone: fetched again
+    "failed": frozenset(),
+    "cancelled": frozenset(),
+    "invalid": frozenset(),
+}
 
-    def __init__(
-        self, batch: Batch, client: AsyncClient, journal: Journal, condition: asyncio.Condition
-    ) -> None:
+
+class _StoppedError(Exception):
+    """The batch is stopping: a line's pause ends here (its journal state stays as it is)."""
+
+
+class _LineWork:
+    """One line's work, from wherever the journal says it is to where it can go.
+
+    Its I/O is the lifecycle's flows (``_lifecycle``), so the async engine and the sync one
+    drive the same code; :meth:`move` is the one way a line changes state.
+    """
+
+    def __init__(self, batch: Batch, core: ClientCore[Any], journal: Journal) -> None:
         self.batch = batch
-        self.client = client
+        self.core = core
         self.journal = journal
-        self.condition = condition
         self.limit = batch.limit
 
-    def _set(self, line: int, state: str, **fields: Any) -> None:
-        self.journal.set_state(line, state, **fields)
+    # -- the one transition ---------------------------------------------------------------------
+
+    def move(self, line: int, state: LineState, **fields: Any) -> None:
+        """Write the line's new state to the journal (committed), then tell ``on_state``."""
+        row = self.journal.row(line)
+        assert row is not None
+        if state != row.state and state not in _MOVES[row.state]:
+            raise RuntimeError(f"line {line}: no move from {row.state} to {state}")
+        if state == "submitting":
+            self.journal.begin_submit(line, resubmit=bool(fields.get("resubmit")))
+        else:
+            self.journal.set_state(line, state, **fields)
         if self.batch.on_state is not None:
             self.batch.on_state(line, state)
 
-    async def _acquire(self, submitting: bool) -> None:
-        async with self.condition:
-            while not self.limit.can_start(submitting=submitting):
-                pause = self.limit.pause_left() if submitting else 0.0
-                with contextlib.suppress(TimeoutError):  # a pause ended: look again
-                    await asyncio.wait_for(self.condition.wait(), timeout=pause or None)
-            self.limit.started()
+    # -- the engines' entry points --------------------------------------------------------------
 
-    async def _release(self) -> None:
-        async with self.condition:
-            self.limit.finished()
-            self.condition.notify_all()
-
-    async def run(self, line: BatchLine) -> LineResult:
+    def start(self, line: BatchLine) -> LineResult | tuple[JournalRow, bool]:
+        """The line's result when there is nothing to do; else its row and whether it submits."""
         row = self.journal.row(line.line)
         assert row is not None
         if row.state == "downloaded" and all(
@@ -527,13 +545,165 @@ class _LineRunner:
         submitting = row.state in ("pending", "uncertain")
         if submitting and self.batch.stop_reason is not None:
             return self._unsubmitted(line)
-        await self._acquire(submitting)
+        return row, submitting
+
+    async def arun(self, line: BatchLine, turns: asyncio.Condition) -> LineResult:
+        """The line on the async client's driver; ``turns`` guards the in-flight limit."""
+        started = self.start(line)
+        if isinstance(started, LineResult):
+            return started
+        row, submitting = started
+        async with turns:
+            while not self.limit.can_start(submitting=submitting):
+                pause = self.limit.pause_left() if submitting else 0.0
+                with contextlib.suppress(TimeoutError):  # a pause ended: look again
+                    await asyncio.wait_for(turns.wait(), timeout=pause or None)
+            self.limit.started()
         try:
-            if submitting and not self._may_submit(line):
-                return self._unsubmitted(line)
-            return await self._advance(line, row)
+            driver = cast("AsyncClient", self.core)._driver
+            return await driver.run(self.advance(line, row, submitting))
         finally:
-            await self._release()
+            async with turns:
+                self.limit.finished()
+                turns.notify_all()
+
+    def run(self, line: BatchLine, turns: threading.Condition, stop: threading.Event) -> LineResult:
+        """The line on the sync client's driver, in a worker thread: its logic holds ``turns``
+        (the batch's lock), released while a request or a pause is under way."""
+        client = cast("Client", self.core)
+        driver = client._driver
+        virtual = "_sleep" in vars(client)  # a test's clock: its sleeps are instant
+
+        def handle(effect: Effect) -> object:
+            if stop.is_set():
+                raise _StoppedError
+            if isinstance(effect, Shielded):  # a submit is never abandoned mid-POST here
+                return f.run(effect.flow, handle, None)
+            turns.release()
+            try:
+                if isinstance(effect, Sleep) and not virtual:
+                    stop.wait(effect.seconds)
+                    return None
+                return driver.handle(effect)
+            finally:
+                turns.acquire()
+
+        with turns:
+            started = self.start(line)
+            if isinstance(started, LineResult):
+                return started
+            row, submitting = started
+            while not self.limit.can_start(submitting=submitting):
+                if stop.is_set():
+                    raise _StoppedError
+                turns.wait(self.limit.pause_left() if submitting else None)
+            self.limit.started()
+            try:
+                return f.run(self.advance(line, row, submitting), handle, None)
+            finally:
+                self.limit.finished()
+                turns.notify_all()
+
+    def judge(self, line: BatchLine, exc: BaseException) -> LineResult | BaseException:
+        """What a line's exception means for the batch: the line's own result (a job that could
+        not be handled fails its line only), or the exception that stops the batch."""
+        if isinstance(exc, (_StoppedError, *_FATAL)):
+            return exc  # every other line would meet it too
+        if isinstance(exc, Exception):
+            return self.poisoned(line, exc)
+        return exc
+
+    # -- the line as a flow ---------------------------------------------------------------------
+
+    def advance(self, line: BatchLine, row: JournalRow, submitting: bool) -> Flow[LineResult]:
+        if submitting and not self._may_submit(line):
+            return self._unsubmitted(line)
+        state, request_id = row.state, row.request_id
+        if submitting:
+            submitted = yield from self._submit(line, resubmit=state == "uncertain")
+            if isinstance(submitted, LineResult):
+                return submitted
+            state, request_id = "submitted", submitted
+        assert request_id is not None
+        result = None
+        if state == "submitted":
+            try:
+                result = yield from lc.wait(
+                    self.core, request_id, timeout=self.batch.timeout, model_id=line.model_id
+                )
+            except e.JobCancelledError as exc:
+                return self._ended(line, "cancelled", exc)
+            except e.DeadlineExceededError as exc:
+                if exc.cancelled:
+                    return self._ended(line, "cancelled", exc)
+                # Still running: a later run re-attaches (its estimate stays held).
+                return self._stays(line, "submitted", str(exc))
+            except e.JobFailedError as exc:
+                return self._ended(line, "failed", exc)
+            except e.NotFoundError as exc:
+                return self._ended(line, "failed", f"the request is unknown or expired: {exc}")
+            except (e.TransportError, e.APIError) as exc:
+                return self._stays(line, "submitted", str(exc))
+            self._settle(line, result.cost, ran=True)
+            self.move(line.line, "completed", cost=result.cost)
+        return (yield from self._download(line, request_id, result))
+
+    def _submit(self, line: BatchLine, *, resubmit: bool) -> Flow[str | LineResult]:
+        """Submit with the journal's two-step rule; the request id, or the line's result."""
+        for round_number in range(1, _SUBMIT_ROUNDS + 1):
+            self.move(line.line, "submitting", resubmit=resubmit)
+            posting = lc.submit(self.core, line.model_id, line.payload)
+            try:
+                handle = yield Shielded(posting, _STOP_GRACE, partial(self._late, line))
+            except e.SubmissionUncertainError as exc:
+                return self._stays(line, "uncertain", str(exc))  # its estimate stays held
+            except _FATAL:
+                self._settle(line, None, ran=False)
+                self.move(line.line, "pending")
+                raise
+            except e.InsufficientBalanceError as exc:
+                # Nothing was created; the jobs in flight are paid for and go on.
+                self._settle(line, None, ran=False)
+                self.batch.stop_submitting(f"the balance is spent: {exc}")
+                return self._stays(line, "pending", f"not submitted: {exc}")
+            except _REFUSED as exc:
+                return self._ended(line, "failed", f"not submitted: {exc}")
+            except _NOT_CREATED as exc:
+                # No job exists: back to pending, and try again once the pressure is off.
+                self.move(line.line, "pending", error=str(exc))
+                if round_number == _SUBMIT_ROUNDS:
+                    self._settle(line, None, ran=False)
+                    return self._now(line)
+                yield Sleep(min(30.0, 0.5 * 2**round_number))
+                resubmit = False
+                continue
+            request_id = cast("HandleData", handle).request_id
+            self.move(line.line, "submitted", request_id=request_id)
+            self.limit.accepted()
+            return request_id
+        raise AssertionError("unreachable")
+
+    def _late(self, line: BatchLine, handle: HandleData) -> None:
+        """A submit that answered after the batch was stopped: its job is recorded."""
+        self.move(line.line, "submitted", request_id=handle.request_id)
+
+    def _download(
+        self, line: BatchLine, request_id: str, result: Result | None
+    ) -> Flow[LineResult]:
+        folder = self.batch.out_dir / line.name
+        for stale in folder.glob(".*.part"):  # left by a run that was killed mid-download
+            stale.unlink(missing_ok=True)
+        try:
+            if result is None:
+                result = yield from lc.result_or_raise(self.core, request_id)
+            paths = yield from lc.download(self.core, result, folder, overwrite=True)
+        except (e.DownloadError, e.TransportError, e.APIError, e.JobError) as exc:
+            return self._stays(line, "completed", str(exc))
+        names = [str(p.relative_to(folder.resolve())) for p in paths]
+        self.move(line.line, "downloaded", files=names, error=None)
+        return self._now(line)
+
+    # -- bookkeeping ----------------------------------------------------------------------------
 
     def _may_submit(self, line: BatchLine) -> bool:
         """Whether this line may be submitted now: the batch still submits, and (with a cost
@@ -556,121 +726,21 @@ class _LineRunner:
     def _unsubmitted(self, line: BatchLine) -> LineResult:
         """A line left pending because the batch stopped submitting, saying why."""
         reason = self.batch.stop_reason or "the batch stopped submitting"
-        self.journal.set_state(line.line, "pending", error=f"not submitted: {reason}")
-        return self._now(line)
+        return self._stays(line, "pending", f"not submitted: {reason}")
 
     def _settle(self, line: BatchLine, cost: float | None, *, ran: bool) -> None:
         if self.batch.budget is not None:
             self.batch.budget.settle(line.line, cost, ran=ran)
 
-    async def _advance(self, line: BatchLine, row: JournalRow) -> LineResult:
-        state, request_id = row.state, row.request_id
-        if state in ("pending", "uncertain"):
-            submitted = await self._submit(line, resubmit=state == "uncertain")
-            if isinstance(submitted, LineResult):
-                return submitted
-            state, request_id = "submitted", submitted
-        assert request_id is not None
-        result = None
-        if state == "submitted":
-            try:
-                result = await self.client.wait(
-                    request_id, timeout=self.batch.timeout, model_id=line.model_id
-                )
-            except e.JobCancelledError as exc:
-                self._settle(line, None, ran=False)
-                self._set(line.line, "cancelled", error=str(exc))
-                return self._now(line)
-            except e.DeadlineExceededError as exc:
-                if exc.cancelled:
-                    self._settle(line, None, ran=False)
-                    self._set(line.line, "cancelled", error=str(exc))
-                else:  # still running: a later run re-attaches (its estimate stays held)
-                    self.journal.set_state(line.line, "submitted", error=str(exc))
-                return self._now(line)
-            except e.JobFailedError as exc:
-                self._settle(line, None, ran=False)
-                self._set(line.line, "failed", error=str(exc))
-                return self._now(line)
-            except e.NotFoundError as exc:
-                self._settle(line, None, ran=False)
-                self._set(line.line, "failed", error=f"the request is unknown or expired: {exc}")
-                return self._now(line)
-            except (e.TransportError, e.APIError) as exc:
-                self.journal.set_state(line.line, "submitted", error=str(exc))
-                return self._now(line)
-            self._settle(line, result.cost, ran=True)
-            self._set(line.line, "completed", cost=result.cost)
-        return await self._download(line, request_id, result)
+    def _ended(self, line: BatchLine, state: LineState, why: object) -> LineResult:
+        """The job ended without running to a result (or was refused): nothing more is held."""
+        self._settle(line, None, ran=False)
+        self.move(line.line, state, error=str(why))
+        return self._now(line)
 
-    async def _submit(self, line: BatchLine, *, resubmit: bool) -> str | LineResult:
-        """Submit with the journal's two-step rule; the request id, or the line's result."""
-        for round_number in range(1, _SUBMIT_ROUNDS + 1):
-            self.journal.begin_submit(line.line, resubmit=resubmit)
-            if self.batch.on_state is not None:
-                self.batch.on_state(line.line, "submitting")
-            try:
-                handle = await self._submit_shielded(line)
-            except e.SubmissionUncertainError as exc:
-                self._set(line.line, "uncertain", error=str(exc))  # its estimate stays held
-                return self._now(line)
-            except _FATAL:
-                self._settle(line, None, ran=False)
-                self.journal.set_state(line.line, "pending")
-                raise
-            except e.InsufficientBalanceError as exc:
-                # Nothing was created; the jobs in flight are paid for and go on.
-                self._settle(line, None, ran=False)
-                self.batch.stop_submitting(f"the balance is spent: {exc}")
-                self._set(line.line, "pending", error=f"not submitted: {exc}")
-                return self._now(line)
-            except _REFUSED as exc:
-                self._settle(line, None, ran=False)
-                self._set(line.line, "failed", error=f"not submitted: {exc}")
-                return self._now(line)
-            except _NOT_CREATED as exc:
-                # No job exists: back to pending, and try again once the pressure is off.
-                self._set(line.line, "pending", error=str(exc))
-                if round_number == _SUBMIT_ROUNDS:
-                    self._settle(line, None, ran=False)
-                    return self._now(line)
-                await asyncio.sleep(min(30.0, 0.5 * 2**round_number))
-                resubmit = False
-                continue
-            request_id = str(handle.request_id)
-            self._set(line.line, "submitted", request_id=request_id)
-            self.limit.accepted()
-            return request_id
-        raise AssertionError("unreachable")
-
-    async def _submit_shielded(self, line: BatchLine) -> Any:
-        """Submit; if the batch is stopped (Ctrl-C) mid-POST, wait briefly for the answer.
-
-        Abandoning a POST in flight would leave the line uncertain; a few seconds' grace lets
-        its request id be recorded, so a stopped batch resumes without doubt.
-        """
-        posting = asyncio.ensure_future(self.client.submit(line.model_id, line.payload))
-        try:
-            return await asyncio.shield(posting)
-        except asyncio.CancelledError:
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                handle = await asyncio.wait_for(posting, _STOP_GRACE)
-                self.journal.set_state(line.line, "submitted", request_id=str(handle.request_id))
-            raise
-
-    async def _download(self, line: BatchLine, request_id: str, result: Any) -> LineResult:
-        folder = self.batch.out_dir / line.name
-        for stale in folder.glob(".*.part"):  # left by a run that was killed mid-download
-            stale.unlink(missing_ok=True)
-        try:
-            if result is None:
-                result = await self.client.result(request_id)
-            paths = await self.client.download(result, folder, overwrite=True)
-        except (e.DownloadError, e.TransportError, e.APIError, e.JobError) as exc:
-            self.journal.set_state(line.line, "completed", error=str(exc))
-            return self._now(line)
-        names = [str(p.relative_to(folder.resolve())) for p in paths]
-        self._set(line.line, "downloaded", files=names, error=None)
+    def _stays(self, line: BatchLine, state: LineState, error: str) -> LineResult:
+        """The line rests in ``state`` with ``error`` until a later run picks it up."""
+        self.move(line.line, state, error=error)
         return self._now(line)
 
     def poisoned(self, line: BatchLine, exc: Exception) -> LineResult:
@@ -679,8 +749,7 @@ class _LineRunner:
         row = self.journal.row(line.line)
         assert row is not None
         text = f"could not be handled: {type(exc).__name__}: {exc}"[:500]
-        self.journal.set_state(line.line, row.state, error=text)
-        return self._now(line)
+        return self._stays(line, row.state, text)
 
     def _now(self, line: BatchLine) -> LineResult:
         row = self.journal.row(line.line)
