@@ -34,12 +34,14 @@ def lines_of(client: Client | AsyncClient, prompts: list[str]) -> list[BatchLine
 
 
 class Api:
-    """Jobs named after their prompt: ``fail`` fails, ``slow`` stays queued, ``lost`` times
-    out on submit (nobody knows whether it was created), ``busy`` is refused once with 429."""
+    """Jobs named after their prompt: ``fail`` fails, ``slow`` stays queued, ``after-slow``
+    completes once ``slow`` is being followed, ``lost`` times out on submit (nobody knows
+    whether it was created), ``busy`` is refused once with 429."""
 
     def __init__(self, clock: VirtualClock) -> None:
         self.clock = clock
         self.refused: set[str] = set()
+        self.slow_followed = False
         self.script = Script(clock, self.answer)
 
     def answer(self, kind: str, request: httpx.Request, now: float) -> Any:
@@ -55,6 +57,10 @@ class Api:
             return httpx.Response(200, content=BODY)
         rid = request.url.path.split("/")[3]
         if kind == "status":
+            if rid == "r-slow":
+                self.slow_followed = True
+            if rid == "r-after-slow" and not self.slow_followed:
+                return ok({"request_id": rid, "status": "in_queue"})
             state = {"r-fail": "failed", "r-slow": "in_queue"}.get(rid, "completed")
             return ok({"request_id": rid, "status": state})
         if kind == "result":
@@ -168,7 +174,7 @@ def test_a_rate_limited_submit_waits_and_goes_through(kind: str, tmp_path: Path)
 def test_a_stopped_batch_keeps_its_jobs_for_the_next_run(kind: str, tmp_path: Path) -> None:
     api = Api(VirtualClock())
     client = client_for(kind, api)
-    lines = lines_of(client, ["a", "slow"])
+    lines = lines_of(client, ["after-slow", "slow"])
     batch = Batch(lines, tmp_path / "out", concurrency=2)
     [first] = run_batch(kind, client, batch, stop_after=1)
     assert first.name == "line-1" and first.state == "downloaded"
@@ -177,7 +183,7 @@ def test_a_stopped_batch_keeps_its_jobs_for_the_next_run(kind: str, tmp_path: Pa
     api.script.answer = _finishes(api.script.answer)
     again = run_batch(kind, client, Batch(lines, tmp_path / "out"))
     assert {r.name: r.state for r in again} == {"line-1": "downloaded", "line-2": "downloaded"}
-    assert sorted(api.submits()) == ["a", "slow"]  # re-attached by id, never resubmitted
+    assert sorted(api.submits()) == ["after-slow", "slow"]  # re-attached, never resubmitted
 
 
 def _finishes(answer: Any) -> Any:

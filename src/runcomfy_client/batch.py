@@ -655,6 +655,11 @@ class _LineWork:
             posting = lc.submit(self.core, line.model_id, line.payload)
             try:
                 handle = yield Shielded(posting, _STOP_GRACE, partial(self._late, line))
+            except _StoppedError:
+                # Stopped before the POST was sent (or while a refused one waited to be sent
+                # again): certainly nothing was created.
+                self.move(line.line, "pending")
+                raise
             except e.SubmissionUncertainError as exc:
                 return self._stays(line, "uncertain", str(exc))  # its estimate stays held
             except _FATAL:
