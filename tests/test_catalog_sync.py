@@ -481,3 +481,36 @@ def test_check_on_500_models_names_exactly_the_3_that_changed(tmp_path: Path) ->
     ]
     assert sorted(named) == sorted(changed)
     assert "500 models: 3 changed, 497 unchanged; nothing written (--check)" in checked.stdout
+
+
+def test_the_emulator_command_serves_a_catalog_file_and_a_balance(catalog_file: Path) -> None:
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNCOMFY_")}
+    command = [sys.executable, "-m", "runcomfy_client.cli", "emulator", "--no-render"]
+    proc = subprocess.Popen(
+        [*command, "--catalog", str(catalog_file), "--balance", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        base = proc.stdout.readline().strip().removeprefix("listening on ")
+        with Client(base_url=base, api_key="emulator-key") as client:
+            listed = [info.model_id for info in client.catalog()]
+            assert listed == [r["model_id"] for r in json.loads(catalog_file.read_text())]
+            assert "community/wan-2-2/fun-inpaint" not in listed  # the file is the catalog
+        headers = {"Authorization": "Bearer emulator-key"}
+        refused = httpx.post(
+            f"{base}/v1/models/acme/alpha/text-to-video", json={"prompt": "x"}, headers=headers
+        )
+        assert refused.status_code == 402 and refused.json()["error_code"] == 400002
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    not_a_list = catalog_file.with_name("broken.json")
+    not_a_list.write_text('{"models": []}')
+    broken = CliRunner().invoke(cli, ["emulator", "--catalog", str(not_a_list)])
+    assert broken.exit_code == 2 and "a JSON list of model records is expected" in broken.output
