@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test check lint typecheck schema-check demo generate check-generated docs bench soak clean
+.PHONY: install test test-slow check lint typecheck schema-check demo generate check-generated docs bench soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,8 +15,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The everyday suite; checks that take minutes carry the `slow` marker and run in test-slow.
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The slow checks: the README run as written, the plugin in a fresh venv. CI runs both targets.
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow
 
 lint: $(STAMP)
 	$(BIN)/ruff check src codegen generated tests examples bench docs

@@ -308,6 +308,7 @@ def test_examples_are_all_in_the_readme() -> None:
             assert relative in shown, f"{relative} says it is a README example but is not in it"
 
 
+@pytest.mark.slow  # a minute or more: `make test-slow` (and CI) runs it
 def test_readme_runs_as_written(session: tuple[Session, list[Background]], scratch: Path) -> None:
     shell, servers = session
     repo = scratch / "repo"
