@@ -59,9 +59,10 @@ def test_wait_status_and_result_with_download(
 
 
 def test_cancel_a_queued_job_then_a_finished_one() -> None:
-    # Its own emulator, whose one worker stays busy long enough for the cancel to land while
-    # the second job is certainly still queued, however slow the machine.
-    with Emulator(workers=1, job_seconds=2.0) as emulator:
+    # Its own emulator, whose one worker is held on the first job: the second one stays queued
+    # until the test lets the first one end, however slow the machine.
+    with Emulator(workers=1, job_seconds=0) as emulator:
+        emulator.hold("running")
         _cancel_a_queued_job_then_a_finished_one(
             emulator,
             {
@@ -80,6 +81,7 @@ def _cancel_a_queued_job_then_a_finished_one(emulator: Emulator, env: dict[str, 
     cancelled = run(["cancel", queued, "--json"], env)
     assert cancelled.exit_code == 0
     assert json.loads(cancelled.stdout)["outcome"] == "cancelled"
+    emulator.release()
     assert run(["wait", running], env).exit_code == 0
     too_late = run(["cancel", running], env)
     assert too_late.exit_code == 1 and "not cancellable" in too_late.stdout
@@ -119,8 +121,9 @@ def test_api_key_from_a_file_or_stdin(
 
 
 def test_wait_deadline_exits_6_and_prints_the_id(emulator: Emulator, env: dict[str, str]) -> None:
-    slow = Emulator(workers=1, job_seconds=5.0)
+    slow = Emulator(workers=1, job_seconds=0)
     with slow:
+        slow.hold()  # the job never ends on its own: only the deadline can end the wait
         request_id = submit(slow)
         outcome = run(
             ["wait", request_id, "--timeout", "0.3"],

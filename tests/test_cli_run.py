@@ -234,7 +234,8 @@ def test_rate_limited_after_retries_exits_5(tmp_path: Path) -> None:
 
 
 def test_deadline_while_running_exits_6_with_the_id(images: tuple[Path, Path]) -> None:
-    with Emulator(workers=1, job_seconds=5.0) as slow:
+    with Emulator(workers=1, job_seconds=0) as slow:
+        slow.hold("running")  # the job starts and stays running until the deadline
         image = slow.upload(png_bytes(), "still.png")
         args = ["run", FUSIONX, "--prompt", "p", "--image", image, "--timeout", "1", "--json"]
         result = run(args, env_for(slow))
@@ -282,7 +283,9 @@ def interrupt_when(process: subprocess.Popen[str], marker: str) -> tuple[int, st
 
 @pytest.fixture
 def one_worker() -> Iterator[Emulator]:
-    with Emulator(workers=1, job_seconds=4.0) as emu:
+    # Its one worker starts a job and holds it: the next one stays queued, this one running.
+    with Emulator(workers=1, job_seconds=0) as emu:
+        emu.hold("running")
         yield emu
 
 

@@ -135,7 +135,8 @@ def test_reattach_from_request_id(client: Client, emu: Emulator, url: str) -> No
 
 
 def test_deadline_cancels_a_queued_job(emu: Emulator, url: str) -> None:
-    with Emulator(workers=1, job_seconds=2, render=False) as slow:
+    with Emulator(workers=1, job_seconds=0, render=False) as slow:
+        slow.hold("running")  # the first job runs until the test ends; the others stay queued
         image = slow.upload(png_bytes(), "a.png")
         with Client(base_url=slow.base_url, api_key=slow.api_key, polling=FAST_POLL) as client:
             first = client.submit(INPAINT, inputs(image))

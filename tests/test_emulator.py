@@ -19,13 +19,15 @@ from .conftest import FUSIONX, INPAINT, png_bytes, wait_for
 
 @pytest.fixture(scope="module")
 def emu() -> Iterator[Emulator]:
-    with Emulator(workers=1, job_seconds=0.3, render=False, retry_after=1) as emulator:
+    # Jobs take no time of their own: tests that need one queued or running hold it there.
+    with Emulator(workers=1, job_seconds=0, render=False, retry_after=1) as emulator:
         yield emulator
 
 
 @pytest.fixture
 def http(emu: Emulator) -> Iterator[httpx.Client]:
     emu.set_faults([])
+    emu.release()
     with httpx.Client(
         base_url=emu.base_url, headers={"Authorization": f"Bearer {emu.api_key}"}, timeout=10
     ) as client:
@@ -55,7 +57,10 @@ def _finish(http: httpx.Client, request_id: str) -> dict[str, Any]:
     return dict(wait_for(done))
 
 
-def test_submit_status_result_and_download(http: httpx.Client, image_url: str) -> None:
+def test_submit_status_result_and_download(
+    http: httpx.Client, emu: Emulator, image_url: str
+) -> None:
+    emu.hold("running")
     response = http.post(f"/v1/models/{INPAINT}", json=_inputs(image_url))
     body = response.json()
     assert set(body) == {"request_id", "status_url", "result_url", "cancel_url"}
@@ -63,6 +68,7 @@ def test_submit_status_result_and_download(http: httpx.Client, image_url: str) -
     early = http.get(f"/v1/requests/{body['request_id']}/result").json()
     assert early["status"] in ("in_queue", "in_progress")
     assert early["output"] is None
+    emu.release()
     assert _finish(http, body["request_id"])["status"] == "completed"
     result = http.get(body["result_url"]).json()
     assert result["status"] == "completed"
@@ -104,31 +110,67 @@ def test_invalid_input_is_422_with_detail_and_creates_no_job(
     assert emu.stats()["jobs"] == jobs
 
 
-def test_queue_positions_then_progress(http: httpx.Client, image_url: str) -> None:
+def test_queue_positions_then_progress(
+    http: httpx.Client, emu: Emulator, image_url: str
+) -> None:
+    emu.hold()
     ids = [_submit(http, image_url, **{"96_noise_seed": i}) for i in range(3)]
     states = [http.get(f"/v1/requests/{i}/status").json() for i in ids]
-    assert states[2]["status"] == "in_queue"
-    assert states[2]["queue_position"] == states[1].get("queue_position", -1) + 1
-    assert (
-        "queue_position" not in {**states[0], "status": "in_progress"}
-        or states[0]["status"] == "in_queue"
-    )
-    wait_for(lambda: http.get(f"/v1/requests/{ids[0]}/status").json()["status"] == "in_progress")
-    assert "queue_position" not in http.get(f"/v1/requests/{ids[0]}/status").json()
-    for request_id in ids:
-        _finish(http, request_id)
+    assert [s["status"] for s in states] == ["in_queue"] * 3
+    assert [s["queue_position"] for s in states] == [0, 1, 2]
+    emu.release("queued")  # the one worker starts the first job, which stays running
+    wait_for(lambda: emu.status(ids[0]) == "in_progress")
+    first, second = (http.get(f"/v1/requests/{i}/status").json() for i in ids[:2])
+    assert "queue_position" not in first
+    assert second["status"] == "in_queue" and second["queue_position"] == 0
+    emu.release()
+    assert [_finish(http, i)["status"] for i in ids] == ["completed"] * 3
 
 
-def test_cancel_queued_then_running_is_not_cancellable(http: httpx.Client, image_url: str) -> None:
+def test_cancel_queued_then_running_is_not_cancellable(
+    http: httpx.Client, emu: Emulator, image_url: str
+) -> None:
+    emu.hold("running")
     running = _submit(http, image_url, **{"96_noise_seed": 101})
     queued = _submit(http, image_url, **{"96_noise_seed": 102})
-    wait_for(lambda: http.get(f"/v1/requests/{running}/status").json()["status"] == "in_progress")
+    wait_for(lambda: emu.status(running) == "in_progress")
     cancelled = http.post(f"/v1/requests/{queued}/cancel").json()
     assert cancelled == {"request_id": queued, "status": "cancelled", "outcome": "cancelled"}
     refused = http.post(f"/v1/requests/{running}/cancel").json()
     assert refused["outcome"] == "not_cancellable"
+    emu.release()
     assert _finish(http, running)["status"] == "completed"
     assert http.get(f"/v1/requests/{queued}/status").json()["status"] == "cancelled"
+
+
+def test_held_jobs_move_only_when_released(
+    http: httpx.Client, emu: Emulator, image_url: str
+) -> None:
+    emu.hold("queued")
+    request_id = _submit(http, image_url, **{"96_noise_seed": 201})
+    assert emu.stats()["held"] == ["queued"]
+    # The worker took the job from the queue and waits at the gate: still queued, position 0.
+    assert http.get(f"/v1/requests/{request_id}/status").json()["queue_position"] == 0
+    emu.hold("running")
+    emu.release("queued")
+    wait_for(lambda: emu.status(request_id) == "in_progress")
+    assert emu.stats()["held"] == ["running"]
+    # However long it is held, a running job does not end (job_seconds is 0 here).
+    assert emu.status(request_id) == "in_progress"
+    emu.release("running")
+    assert _finish(http, request_id)["status"] == "completed"
+
+
+def test_hold_and_release_over_http(http: httpx.Client, emu: Emulator, image_url: str) -> None:
+    assert http.post("/_emulator/hold").json() == {"held": ["queued", "running"]}
+    assert http.post("/_emulator/release", json={"stages": ["queued"]}).json() == {
+        "held": ["running"]
+    }
+    wrong = http.post("/_emulator/hold", json={"stages": ["paused"]})
+    assert wrong.status_code == 400 and "queued and running" in wrong.json()["error_message"]
+    assert http.post("/_emulator/release").json() == {"held": []}
+    with pytest.raises(ValueError, match="unknown stage 'paused'"):
+        emu.hold("paused")
 
 
 def test_unfetchable_input_fails_the_job(http: httpx.Client, emu: Emulator) -> None:

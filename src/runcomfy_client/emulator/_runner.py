@@ -16,6 +16,7 @@ from aiohttp import web
 
 from ._binding import exposure_warning, is_loopback_host, key_for
 from ._faults import Fault, FaultPlan, check_answers
+from ._hold import STAGES
 from ._server import EmulatorConfig, EmulatorState, build_app
 from ._serverless import ServedDeployment, ServerlessConfig, parse_deployment_spec
 
@@ -27,6 +28,9 @@ class Emulator:
 
     >>> with Emulator(job_seconds=0.5) as emu:          # doctest: +SKIP
     ...     client = Client(base_url=emu.base_url, api_key=emu.api_key)
+
+    :meth:`hold` and :meth:`release` decide when jobs move (``POST /_emulator/hold`` and
+    ``/_emulator/release`` over HTTP): a held job stays queued or running until released.
 
     ``faults`` takes :class:`Fault` objects or specs such as ``"rate_limit=0.1"`` and
     ``"server_error:status=@1,2"``; ``seed`` makes their choices repeatable. ``render=False``
@@ -272,6 +276,21 @@ class Emulator:
     def set_answers(self, answers: Iterable[str]) -> None:
         """Replace the answer switches in force (see the class docstring)."""
         self.config.answers = check_answers(answers)
+
+    def hold(self, *stages: str) -> None:
+        """Keep jobs where they are until :meth:`release`: ``"queued"`` jobs are not started,
+        ``"running"`` jobs do not end (however long ``job_seconds`` is); no stage named holds
+        both. Tests decide when a job moves instead of betting on how long it takes."""
+        self._call(lambda: self.state.holds.hold(stages or STAGES))
+
+    def release(self, *stages: str) -> None:
+        """Let jobs held at ``stages`` (all, when none is named) move on at once."""
+        self._call(lambda: self.state.holds.release(stages or STAGES))
+
+    def status(self, request_id: str) -> str:
+        """One job's status as the emulator sees it (``in_queue``, ``in_progress``, ...)."""
+        found: str = self._call(lambda: self.state.jobs[request_id].status)
+        return found
 
     def upload(self, data: bytes, name: str) -> str:
         """Store bytes in the emulator's stand-in for public storage; returns their URL."""

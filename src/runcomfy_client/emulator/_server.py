@@ -30,7 +30,7 @@ import json
 import math
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,7 @@ from ._catalog import Catalog, HostedModel
 from ._dialects import dialects_middleware
 from ._failures import JobCannotRunError, ModelUnusableError
 from ._faults import FaultPlan
+from ._hold import STAGES, Holds
 from ._inputs import FetchLimits, InputFetcher
 from ._produce import Producer
 from ._queue import QueueOrder
@@ -139,6 +140,7 @@ class EmulatorState:
             self.fetcher, data_dir / "renders", real=config.render, output_bytes=config.output_bytes
         )
         self._tasks: list[asyncio.Task[None]] = []
+        self.holds = Holds()
         self.reset_counters()
 
     def reset_counters(self) -> None:
@@ -159,7 +161,8 @@ class EmulatorState:
             states[job.status] = states.get(job.status, 0) + 1
         snapshot = copy.deepcopy(self.counters)
         money = {"spent": round(self.ledger.spent, 6), "balance": self.ledger.balance}
-        return {**snapshot, "states": states, "queued": len(self._queued), **money}
+        held = {"held": self.holds.held()}
+        return {**snapshot, "states": states, "queued": len(self._queued), **money, **held}
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -260,6 +263,7 @@ class EmulatorState:
         assert self._queue is not None
         while True:
             request_id = await self._queue.get()
+            await self.holds.pass_("queued")
             job = self.jobs.get(request_id)
             if job is None or job.status != "in_queue":
                 continue
@@ -273,6 +277,7 @@ class EmulatorState:
                 left = self.config.job_seconds - (time.time() - job.started_at)
                 if left > 0:
                     await asyncio.sleep(left)
+                await self.holds.pass_("running")
                 if job.cancel_requested:
                     job.status = "cancelled"
                 else:
@@ -314,6 +319,8 @@ def build_app(state: EmulatorState) -> web.Application:
     app.router.add_post("/v1/requests/{request_id}/cancel", h.cancel)
     app.router.add_get("/_emulator/stats", h.stats)
     app.router.add_post("/_emulator/reset", h.reset)
+    app.router.add_post("/_emulator/hold", h.hold)
+    app.router.add_post("/_emulator/release", h.release)
     app.router.add_put("/_emulator/uploads/{name}", h.upload)
     app.router.add_post("/_emulator/uploads/{name}", h.upload)
     app.router.add_get("/_emulator/uploads/{name}", h.uploaded)
@@ -567,6 +574,27 @@ class _Handlers:
     async def reset(self, request: web.Request) -> web.StreamResponse:
         self.s.reset_counters()
         return web.json_response(self.s.stats())
+
+    async def hold(self, request: web.Request) -> web.StreamResponse:
+        """``{"stages": ["queued", "running"]}`` (both when no body): jobs stay where they are."""
+        return await self._gate(request, self.s.holds.hold)
+
+    async def release(self, request: web.Request) -> web.StreamResponse:
+        return await self._gate(request, self.s.holds.release)
+
+    async def _gate(
+        self, request: web.Request, change: Callable[[Iterable[str]], None]
+    ) -> web.StreamResponse:
+        body = await request.read()
+        try:
+            stages = json.loads(body)["stages"] if body.strip() else list(STAGES)
+            if not isinstance(stages, list):
+                raise TypeError("stages must be a list")
+            change([str(stage) for stage in stages])
+        except (ValueError, TypeError, KeyError) as exc:
+            named = " and ".join(STAGES)
+            return _error(400, 400001, f'send {{"stages": [...]}} with {named}: {exc}')
+        return web.json_response({"held": self.s.holds.held()})
 
     async def upload(self, request: web.Request) -> web.StreamResponse:
         self._count("upload")
