@@ -19,9 +19,10 @@ install: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-# The slow checks: the README run as written, the plugin in a fresh venv. CI runs both targets.
+# The slow checks (the README run as written, mypy over generated code, the plugin in a fresh
+# venv) and every property test again with its full example count. CI runs both targets.
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -q -m slow
+	RUNCOMFY_TESTS_THOROUGH=1 $(BIN)/python -m pytest -q -m 'slow or fuzz'
 
 lint: $(STAMP)
 	$(BIN)/ruff check src codegen generated tests examples bench docs

@@ -12,8 +12,17 @@ import pytest
 
 from runcomfy_client import Registry
 
+from . import fuzzing  # noqa: F401 - loads the Hypothesis profile (quick, or thorough)
+
 FUSIONX = "community/wan-2-1/fusionx/image-to-video"
 INPAINT = "community/wan-2-2/fun-inpaint"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Property tests carry the ``fuzz`` marker: `make test-slow` runs them again, thoroughly."""
+    for item in items:
+        if getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
+            item.add_marker(pytest.mark.fuzz)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -125,11 +125,13 @@ def test_run_plain_text_shows_progress_on_stderr_and_paths_on_stdout(
 
 
 def test_invalid_input_reports_every_problem_and_sends_nothing(
-    emulator: Emulator, env: dict[str, str], tmp_path: Path
+    emulator: Emulator, env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # A short relative path: messages shorten long values, and tmp_path's length varies.
+    monkeypatch.chdir(tmp_path)
     before = submissions(emulator)
     args = ["run", INPAINT, "--steps", "50", "--seed", "abc", "--resolution", "700x480"]
-    args += ["--start-image", str(tmp_path / "missing.png"), "--set", "gudance_scale=1"]
+    args += ["--start-image", "./missing.png", "--set", "gudance_scale=1"]
     result = run(args, env)
     assert result.exit_code == 2
     err = result.stderr

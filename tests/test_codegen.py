@@ -224,6 +224,7 @@ def test_input_model_uses_the_runtime_validator_and_messages(importable: Path) -
     }
 
 
+@pytest.mark.slow  # a mypy run: `make test-slow`
 def test_mypy_strict_accepts_good_calls_and_rejects_bad_ones(tmp_path: Path) -> None:
     """The point of the wrappers: a type checker catches wrong names, types and choices."""
     user = tmp_path / "user_code.py"

@@ -20,6 +20,8 @@ from runcomfy_client import SchemaError
 from runcomfy_codegen import generate
 from runcomfy_codegen._literals import docstring, py_literal
 
+from .fuzzing import examples
+
 MARK = "PWNED_MARK"
 # Each, if pasted raw into Python or a template, would create the file MARK in the cwd.
 PAYLOADS = [
@@ -104,7 +106,7 @@ CHECK = textwrap.dedent(
 
 
 @settings(
-    max_examples=12,
+    max_examples=examples(30, quick=4),  # each one imports its module in a new Python
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

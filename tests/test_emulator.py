@@ -110,9 +110,7 @@ def test_invalid_input_is_422_with_detail_and_creates_no_job(
     assert emu.stats()["jobs"] == jobs
 
 
-def test_queue_positions_then_progress(
-    http: httpx.Client, emu: Emulator, image_url: str
-) -> None:
+def test_queue_positions_then_progress(http: httpx.Client, emu: Emulator, image_url: str) -> None:
     emu.hold()
     ids = [_submit(http, image_url, **{"96_noise_seed": i}) for i in range(3)]
     states = [http.get(f"/v1/requests/{i}/status").json() for i in ids]

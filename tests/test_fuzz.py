@@ -33,6 +33,7 @@ from runcomfy_client import (
 from runcomfy_client._registry import model_from_schema
 
 from .conftest import FUSIONX, INPAINT
+from .fuzzing import examples
 
 json_scalars = st.one_of(
     st.none(),
@@ -58,7 +59,7 @@ FIELD_NAMES = [
 ]
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     model_id=st.sampled_from([FUSIONX, INPAINT]),
     inputs=st.dictionaries(
@@ -82,7 +83,7 @@ def test_validation_never_crashes_and_always_explains(
     assert set(payload) <= {f.key for f in validator.model.fields}
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(inputs=json_values)
 def test_inputs_that_are_not_a_mapping_are_refused_clearly(inputs: Any) -> None:
     if isinstance(inputs, dict):
@@ -114,7 +115,7 @@ property_schemas = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     properties=st.dictionaries(schema_keys, property_schemas | json_scalars, max_size=6),
     required=st.lists(schema_keys, max_size=3),
@@ -165,7 +166,7 @@ bodies = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     call=st.sampled_from(ENDPOINT_CALLS),
     status=st.sampled_from(
@@ -216,7 +217,7 @@ class _CutStream(httpx.SyncByteStream):
             raise httpx.RemoteProtocolError("peer closed connection without sending complete body")
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(data=st.binary(max_size=2048), missing=st.integers(min_value=0, max_value=64))
 def test_cut_downloads_never_land_under_the_final_name(
     data: bytes, missing: int, tmp_path_factory: pytest.TempPathFactory

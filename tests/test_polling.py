@@ -28,6 +28,8 @@ from runcomfy_client import (
 )
 from runcomfy_client._waiting import Waiter
 
+from .fuzzing import examples
+
 LOOP = 3.0  # RunComfy's own client
 
 
@@ -128,7 +130,7 @@ def policy_knowing(state: tuple[float, float, float | None] | None) -> PollingPo
     return policy
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(job=jobs, state=learned)
 def test_never_more_checks_than_the_3s_loop_plus_one(
     job: Job, state: tuple[float, float, float | None] | None
@@ -140,7 +142,7 @@ def test_never_more_checks_than_the_3s_loop_plus_one(
     assert all(PollingSettings().near_end_interval - 1e-9 <= g <= 60 + 1e-9 for g in gaps)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(job=jobs, state=learned)
 def test_no_gap_above_3s_once_the_job_has_run_longer_than_its_model_usually_takes(
     job: Job, state: tuple[float, float, float | None] | None
@@ -152,7 +154,7 @@ def test_no_gap_above_3s_once_the_job_has_run_longer_than_its_model_usually_take
             assert b - a <= LOOP + 1e-9
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(job=jobs)
 def test_queued_at_position_0_with_an_unknown_pace_at_most_one_check_per_3s(job: Job) -> None:
     times = follow(PollingPolicy(), job)

@@ -25,6 +25,7 @@ from runcomfy_client._validation import compile_schema
 from runcomfy_client.cli import cli
 
 from .conftest import write_schema
+from .fuzzing import examples
 
 
 class _Counting(BaseHTTPRequestHandler):
@@ -296,7 +297,7 @@ _schemas = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_schemas)
 def test_any_structure_loads_or_is_refused_as_a_schema_error(body: Any) -> None:
     schema = {
@@ -313,7 +314,7 @@ def test_any_structure_loads_or_is_refused_as_a_schema_error(body: Any) -> None:
     assert all(p.message for p in problems)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(
         st.one_of(
