@@ -3,6 +3,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import signal
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,6 +44,19 @@ def _polling_for_tests(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _sigint_as_in_a_terminal() -> Iterator[None]:
+    """Processes a test sends Ctrl-C act as in a terminal even when this run inherited SIGINT
+    ignored (a shell's background job, some CI runners): an ignored signal stays ignored
+    across exec, a handled one does not."""
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    if ignored:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @pytest.fixture(autouse=True, scope="session")
