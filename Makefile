@@ -15,9 +15,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The everyday suite; checks that take minutes carry the `slow` marker and run in test-slow.
+# The everyday suite, on every core; checks that take minutes carry the `slow` marker and run in
+# test-slow.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 # The slow checks (the README run as written, mypy over generated code, the plugin in a fresh
 # venv) and every property test again with its full example count. CI runs both targets.
