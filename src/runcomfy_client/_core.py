@@ -54,7 +54,7 @@ class _InputModel(Protocol):
 
 
 # What the lifecycle accepts as inputs: a mapping, or a generated input model.
-Inputs: TypeAlias = Mapping[str, Any] | _InputModel
+Inputs: TypeAlias = Mapping[str, object] | _InputModel
 
 
 def model_id_of(model: str | ModelSchema) -> str:

@@ -40,7 +40,9 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._problem import Problem
     from ._types import ErrorInfo
+    from .batch import LineProblem
 
 __all__ = [
     "APIConnectionError",
@@ -156,7 +158,7 @@ class InputValidationError(RunComfyError, ValueError):
     ``problems`` holds one :class:`~runcomfy_client.Problem` per thing that is wrong.
     """
 
-    def __init__(self, model_id: str, problems: Sequence[Any]) -> None:
+    def __init__(self, model_id: str, problems: Sequence[Problem]) -> None:
         self.model_id = model_id
         self.problems = list(problems)
         lines = "\n".join(f"  - {p}" for p in self.problems)
@@ -423,7 +425,7 @@ class BatchInputError(RunComfyError, ValueError):
     thing wrong; the message lists them, line by line.
     """
 
-    def __init__(self, problems: Sequence[Any], *, shown: int = 50) -> None:
+    def __init__(self, problems: Sequence[LineProblem], *, shown: int = 50) -> None:
         self.problems = list(problems)
         lines = [f"  {p}" for p in self.problems[:shown]]
         if len(self.problems) > shown:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 __all__ = ["LocalFile", "Problem", "place"]
 
@@ -41,7 +40,7 @@ class Problem:
     message: str
     name: str | None = None
     key: str | None = None
-    value: Any = None
+    value: object = None
     allowed: str | None = None
     path: str = ""
 

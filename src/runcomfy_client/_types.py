@@ -180,7 +180,7 @@ class ErrorInfo:
         return {"code": self.code, "message": self.message, "detail": self.detail}
 
     @classmethod
-    def from_body(cls, value: Any) -> ErrorInfo | None:
+    def from_body(cls, value: object) -> ErrorInfo | None:
         """The error in an answer's ``error`` value; None when the server gave none."""
         if value is None or value in ("", {}, []):
             return None
@@ -300,7 +300,7 @@ class Output:
         return tuple(f for f in self.files if f.node == str(node))
 
     @classmethod
-    def from_body(cls, output: Any) -> Output:
+    def from_body(cls, output: object) -> Output:
         data = output if isinstance(output, Mapping) else {}
         video = data.get("video")
         image = data.get("image")

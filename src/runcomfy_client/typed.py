@@ -10,7 +10,6 @@ pydantic.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
@@ -23,12 +22,15 @@ from ._registry import ModelSchema, model_from_schema
 from ._waiting import StatusCallback
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from ._client import (
         AsyncClient,
         AsyncRequestHandle,
         AsyncResult,
         Client,
         RequestHandle,
+        RunOptions,
         SyncResult,
     )
 
@@ -121,55 +123,23 @@ class TypedModel(Generic[_I]):
         """``values`` without the keywords left ``NOT_GIVEN``; nested input models as dicts."""
         return {key: _plain(value) for key, value in values.items() if value is not NOT_GIVEN}
 
-    def submit(self, client: Client, values: Mapping[str, Any] | _I) -> RequestHandle:
+    def submit(self, client: Client, values: Mapping[str, object] | _I) -> RequestHandle:
         return client.submit(self.schema, _inputs(values))
 
     def run(
-        self,
-        client: Client,
-        values: Mapping[str, Any] | _I,
-        *,
-        timeout: float | None = None,
-        cancel_on_timeout: bool = True,
-        on_status: StatusCallback | None = None,
-        download_to: str | os.PathLike[str] | None = None,
-        on_progress: ProgressCallback | None = None,
+        self, client: Client, values: Mapping[str, object] | _I, **options: Unpack[RunOptions]
     ) -> SyncResult:
-        return client.run(
-            self.schema,
-            _inputs(values),
-            timeout=timeout,
-            cancel_on_timeout=cancel_on_timeout,
-            on_status=on_status,
-            download_to=download_to,
-            on_progress=on_progress,
-        )
+        return client.run(self.schema, _inputs(values), **options)
 
     async def submit_async(
-        self, client: AsyncClient, values: Mapping[str, Any] | _I
+        self, client: AsyncClient, values: Mapping[str, object] | _I
     ) -> AsyncRequestHandle:
         return await client.submit(self.schema, _inputs(values))
 
     async def run_async(
-        self,
-        client: AsyncClient,
-        values: Mapping[str, Any] | _I,
-        *,
-        timeout: float | None = None,
-        cancel_on_timeout: bool = True,
-        on_status: StatusCallback | None = None,
-        download_to: str | os.PathLike[str] | None = None,
-        on_progress: ProgressCallback | None = None,
+        self, client: AsyncClient, values: Mapping[str, object] | _I, **options: Unpack[RunOptions]
     ) -> AsyncResult:
-        return await client.run(
-            self.schema,
-            _inputs(values),
-            timeout=timeout,
-            cancel_on_timeout=cancel_on_timeout,
-            on_status=on_status,
-            download_to=download_to,
-            on_progress=on_progress,
-        )
+        return await client.run(self.schema, _inputs(values), **options)
 
 
 def _plain(value: Any) -> Any:
