@@ -455,6 +455,13 @@ def test_models_remote_shows_prices_and_local_copies(emu: Emulator, tmp_path: Pa
     assert "other/delta/text-to-video" in table.stdout and "unknown" in table.stdout
     assert "acme" not in table.stdout
     assert cli_run(emu, "categories").stdout.split() == ["featured", "image", "video"]
+    two = cli_run(emu, "models", "--remote", "--limit", "2", "--kind", "model", "--json")
+    assert [row["model_id"] for row in json.loads(two.stdout)] == [
+        "acme/alpha/text-to-video",
+        "acme/beta/image-to-video",
+    ]
+    featured = cli_run(emu, "models", "--remote", "--category", "image", "--json")
+    assert [row["model_id"] for row in json.loads(featured.stdout)] == ["acme/gamma/text-to-image"]
     assert cli_run(emu, "models", "--search", "x").exit_code == 2  # a filter needs --remote
 
 
