@@ -404,7 +404,12 @@ class Batch:
     # -- running --------------------------------------------------------------------------------
 
     async def run(self, client: AsyncClient) -> AsyncIterator[LineResult]:
-        """Run every line not finished yet; yield each line's result as it settles."""
+        """Run every line not finished yet; yield each line's result as it settles.
+
+        To leave the loop early, iterate inside ``contextlib.aclosing(batch.run(client))``:
+        the jobs in flight are then stopped (their lines keep their state for the next run) and
+        the journal is released at once, not whenever the generator is garbage-collected.
+        """
         journal = Journal(self.journal_path).open()
         results: asyncio.Queue[LineResult | BaseException] = asyncio.Queue()
         turns = asyncio.Condition()
