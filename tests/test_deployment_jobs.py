@@ -434,6 +434,7 @@ def test_cancel_after_the_end_is_not_cancellable(derived_dir: Path) -> None:
     with deployment_client(script, derived_dir) as client:
         outcome = client.cancel("r1", model_id="deployments/lighthouse")
     assert outcome.outcome == "not_cancellable" and not outcome.accepted
+    assert outcome.status == "completed"  # refused without a reason: the job's state says it
 
 
 def test_raw_overrides_without_a_schema_and_webhook_query(derived_dir: Path) -> None:
@@ -485,3 +486,113 @@ async def test_async_client_runs_the_same_lifecycle(derived_dir: Path) -> None:
         again = await client.attach(handle.request_id, handle.model_id).result()
     assert [type(s).__name__ for s in statuses] == ["Queued", "InProgress", "Completed"]
     assert result.urls == again.urls == ["https://x.test/v.mp4", "https://x.test/a.png"]
+
+
+# -- the command line, over real sockets to the emulator -------------------------------------------
+
+
+def cli(emu: Emulator, args: list[str], schemas: Path | None = None) -> Any:
+    from click.testing import CliRunner
+
+    from runcomfy_client.cli import cli as app
+
+    env = {
+        "RUNCOMFY_API_KEY": KEY,
+        "RUNCOMFY_BASE_URL": emu.base_url,
+        "RUNCOMFY_SERVERLESS_BASE_URL": emu.base_url,
+        "RUNCOMFY_SCHEMA_PATH": str(schemas) if schemas else "",
+        "RUNCOMFY_POLL_INTERVAL": "0.05",
+    }
+    return CliRunner().invoke(app, args, env=env)
+
+
+@pytest.fixture(scope="module")
+def slow_emu() -> Iterator[Emulator]:
+    """Jobs that run for a minute unless cancelled: nothing here waits for them to end."""
+    with Emulator(deployments=[T2I], job_seconds=60, api_key=KEY, workers=1) as emulator:
+        yield emulator
+
+
+def test_cli_runs_a_derived_deployment_and_its_job_verbs_take_model(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    import json
+
+    schemas = tmp_path / "schemas"
+    deployment = emu.deployments["lighthouse"]
+    overlay = SAMPLES / "text-to-image.overlay.json"
+    derived = cli(emu, ["schema", "derive", deployment, "--overlay", str(overlay),
+                        "--schemas", str(schemas)])  # fmt: skip
+    assert derived.exit_code == 0, derived.output
+    out = tmp_path / "out"
+    ran = cli(
+        emu,
+        ["run", "deployments/lighthouse", "--prompt", "a lighthouse", "--resolution", "1152x896",
+         "--out", str(out), "--json"],
+        schemas,
+    )  # fmt: skip
+    assert ran.exit_code == 0, ran.output
+    document = json.loads(ran.stdout)
+    assert document["status"] == "completed" and list(document["output"]) == ["9"]
+    (saved,) = document["files"]
+    assert Path(saved).read_bytes().startswith(b"\x89PNG")
+
+    # A wrong value is refused locally, naming the field and its wire key: nothing is sent.
+    before = _jobs(emu)["submissions"]
+    bad = cli(emu, ["run", "deployments/lighthouse", "--prompt", "x", "--steps", "500"], schemas)
+    assert bad.exit_code == 2 and "steps (3_steps)" in bad.output
+    assert _jobs(emu)["submissions"] == before
+
+    raw = tmp_path / "overrides.json"
+    raw.write_text(json.dumps({"6": {"inputs": {"text": "raw"}}}))
+    queued = cli(
+        emu, ["run", "deployments/lighthouse", "--overrides", str(raw), "--no-wait"], schemas
+    )
+    assert queued.exit_code == 0, queued.output
+    request_id = queued.stdout.split()[0]
+    assert f"wait {request_id} --model deployments/lighthouse" in queued.stderr
+    model = ["--model", "deployments/lighthouse"]
+    waited = cli(emu, ["wait", request_id, *model, "--json"], schemas)
+    assert waited.exit_code == 0 and json.loads(waited.stdout)["status"] == "completed"
+    got = cli(emu, ["result", request_id, *model, "--out", str(tmp_path / "raw")], schemas)
+    assert got.exit_code == 0 and "saved" in got.stdout
+    status = cli(emu, ["status", request_id, *model], schemas)
+    assert status.exit_code == 0 and "completed" in status.stdout
+    ended = cli(emu, ["cancel", request_id, *model], schemas)
+    assert ended.exit_code == 1 and "already ended (completed)" in ended.stdout
+    # Without --model the id is asked of the Model API, which does not know it.
+    lost = cli(emu, ["status", request_id], schemas)
+    assert lost.exit_code != 0
+
+
+def test_a_running_deployment_job_is_cancelled(slow_emu: Emulator) -> None:
+    with _client(slow_emu) as client:
+        jobs = client.deployment(slow_emu.deployments["lighthouse"])
+        handle = jobs.submit(overrides={"6": {"inputs": {"text": "x"}}})
+        seen = wait_for(lambda: isinstance(handle.status(), InProgress), timeout=30)
+        assert seen
+        running = handle.status()
+        assert isinstance(running, InProgress) and running.instance_id
+        outcome = handle.cancel()
+        assert outcome.cancelled
+        with pytest.raises(JobCancelledError):
+            handle.wait(timeout=30)
+    assert _jobs(slow_emu)["states"].get("canceled") == 1
+
+
+def test_deployments_cli_escapes_control_characters(emu: Emulator) -> None:
+    with _client(emu) as client:
+        wan = client.deployments.get(emu.deployments["lighthouse"])
+        assert wan.workflow_id is not None
+        evil = client.deployments.create(
+            name="evil\x1b[2J\x1b]0;pwned\x07", workflow_id=wan.workflow_id, workflow_version="v1"
+        )
+    try:
+        for args in (["deployments", "list"], ["deployments", "get", evil.id]):
+            shown = cli(emu, args)
+            assert shown.exit_code == 0, shown.output
+            assert "\x1b" not in shown.output and "\x07" not in shown.output
+            assert "evil\\x1b[2J" in shown.output
+    finally:
+        with _client(emu) as client:
+            client.deployments.delete(evil.id)

@@ -204,6 +204,10 @@ def cancel(
     """Cancel; an accepted but unfinished cancel is followed for up to ``wait`` seconds."""
     body = yield from send(core, routes.cancel_call(request_id))
     outcome = routes.read_cancel(body, request_id)
+    if outcome.outcome == "not_cancellable" and outcome.status is None:
+        # Refused without saying why: the job's own state does (running, or ended how).
+        now = yield from status(core, request_id, routes)
+        return replace(outcome, status=now.status)
     if outcome.outcome != "cancellation_requested" or wait <= 0:
         return outcome
     waiter = core._waiter(request_id, None, wait)

@@ -11,7 +11,9 @@ import click
 from .._deployments import CREATE_DEFAULTS
 from ._app import cli, echo_json
 from ._context import client_from
+from ._job_output import echo_safe
 from ._jobs_cmd import json_option
+from ._terminal import terminal_safe
 
 if TYPE_CHECKING:
     from .._deployments import Deployment
@@ -26,6 +28,11 @@ def deployments_group() -> None:
     """
 
 
+def _cell(value: object) -> str:
+    """A server's string for one line or one column: controls, newlines and tabs escaped."""
+    return terminal_safe(str(value)).replace("\n", "\\n").replace("\t", "\\t")
+
+
 def _show(deployment: Deployment, as_json: bool) -> None:
     if as_json:
         echo_json(deployment.as_dict())
@@ -37,22 +44,22 @@ def _show(deployment: Deployment, as_json: bool) -> None:
     width = max(len(k) for k in record)
     for key, value in record.items():
         if value is not None and value != "":
-            click.echo(f"{key:<{width}}  {value}")
+            click.echo(f"{key:<{width}}  {_cell(value)}")
     if payload is not None:
         workflow = payload["workflow_api_json"] or {}
         click.echo(f"{'workflow':<{width}}  {len(workflow)} nodes (workflow_api_json)")
         overrides = payload["overrides"] or {}
         shown = ", ".join(
-            f"{node}.{name}"
+            _cell(f"{node}.{name}")
             for node, entry in overrides.items()
             for name in (entry.get("inputs", {}) if isinstance(entry, dict) else {})
         )
         click.echo(f"{'overrides':<{width}}  {shown or '(none)'}")
         if payload["object_info_url"]:
-            click.echo(f"{'object_info_url':<{width}}  {payload['object_info_url']}")
+            click.echo(f"{'object_info_url':<{width}}  {_cell(payload['object_info_url'])}")
     if readme:
         click.echo("")
-        click.echo(readme.rstrip())
+        echo_safe(readme.rstrip())  # markdown: its lines kept, controls escaped
 
 
 payload_option = click.option(
@@ -82,13 +89,13 @@ def list_command(
     rows = [("id", "name", "status", "enabled", "hardware", "instances", "version")]
     rows += [
         (
-            d.id,
-            d.name,
-            d.status or "",
+            _cell(d.id),
+            _cell(d.name),
+            _cell(d.status or ""),
             {True: "yes", False: "no", None: ""}[d.is_enabled],
-            ", ".join(d.hardware),
+            _cell(", ".join(d.hardware)),
             f"{_count(d.min_instances)}-{_count(d.max_instances)}",
-            d.workflow_version or "",
+            _cell(d.workflow_version or ""),
         )
         for d in found
     ]
@@ -164,7 +171,7 @@ def create_command(
             name=name, workflow_id=workflow_id, workflow_version=workflow_version, **settings
         )
     if not as_json:
-        click.echo(f"created deployment {created.id}", err=True)
+        click.echo(f"created deployment {_cell(created.id)}", err=True)
     _show(created, as_json)
 
 
@@ -189,7 +196,8 @@ def _switch(ctx: click.Context, deployment_id: str, enabled: bool, as_json: bool
     with client_from(ctx) as client:
         changed = client.deployments.update(deployment_id, is_enabled=enabled)
     if not as_json:
-        click.echo(f"{changed.name} ({changed.id}): {'enabled' if enabled else 'disabled'}")
+        state = "enabled" if enabled else "disabled"
+        click.echo(f"{_cell(changed.name)} ({_cell(changed.id)}): {state}")
         return
     _show(changed, as_json)
 
@@ -228,4 +236,4 @@ def delete_command(ctx: click.Context, deployment_id: str, yes: bool, as_json: b
     if as_json:
         echo_json({"id": deployment_id, "deleted": True})
     else:
-        click.echo(f"deleted deployment {deployment_id}")
+        click.echo(f"deleted deployment {_cell(deployment_id)}")

@@ -15,6 +15,7 @@ from .._overlay import Overlay, Target, parse_targets
 from .._registry import load_json
 from ._catalog import schema_group
 from ._context import client_from, registry_from
+from ._job_output import echo_safe
 from ._schema_add_cmd import _target_folder, _write_new, hint_schema_folder
 
 
@@ -143,14 +144,14 @@ def schema_derive_command(
     parsed_overlay = Overlay.parse(_load(overlay), file=str(overlay)) if overlay else None
     derived = _derive(source, name, path, targets, parsed_overlay, overlay)
     for warning in derived.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        echo_safe(f"warning: {warning}", err=True)  # names from the workflow: maybe a server's
     _write_new(path, derived.schema_text(), force)
     _write_new(binding_path(path), derived.binding_text(), True)
     fields = derived.model.fields
-    click.echo(f"derived {derived.model_id}: {path} ({len(fields)} fields)")
+    echo_safe(f"derived {derived.model_id}: {path} ({len(fields)} fields)")
     for f in fields:
         flag = " (required)" if f.required else ""
-        click.echo(f"  {f.name} ({f.key}): {f.type_name}{flag}")
+        echo_safe(f"  {f.name} ({f.key}): {f.type_name}{flag}")
     hint_schema_folder(registry_from(ctx), target_dir)
 
 
@@ -212,7 +213,7 @@ def _check(
         click.echo(f"{path}: up to date with {source.workflow_file}")
         return
     for line in found:
-        click.echo(f"changed: {line}", err=True)
+        echo_safe(f"changed: {line}", err=True)
     click.echo(
         f"{path} is out of date ({len(found)} changes); derive it again with --force",
         err=True,

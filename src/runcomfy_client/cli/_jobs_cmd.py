@@ -27,16 +27,26 @@ from ._job_output import (
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else."
 )
+model_option = click.option(
+    "--model",
+    "model_id",
+    metavar="MODEL_ID",
+    help="Whose job it is, for a Serverless deployment's: deployments/NAME (its derived "
+    "schema) or deployments/DEPLOYMENT_ID. Model API jobs need none.",
+)
 
 
 @cli.command("status")
 @click.argument("request_id")
+@model_option
 @json_option
 @click.pass_context
-def status_command(ctx: click.Context, request_id: str, as_json: bool) -> None:
+def status_command(
+    ctx: click.Context, request_id: str, model_id: str | None, as_json: bool
+) -> None:
     """Show the current status of REQUEST_ID (queued with position, in progress, ...)."""
     with client_from(ctx) as client:
-        status = client.status(request_id)
+        status = client.status(request_id, model_id=model_id)
     if as_json:
         echo_json(status.as_dict())
     else:
@@ -46,9 +56,12 @@ def status_command(ctx: click.Context, request_id: str, as_json: bool) -> None:
 @cli.command("wait")
 @click.argument("request_id")
 @click.option("--timeout", type=click.FloatRange(min=0), help="Give up after SECONDS (exit 6).")
+@model_option
 @json_option
 @click.pass_context
-def wait_command(ctx: click.Context, request_id: str, timeout: float | None, as_json: bool) -> None:
+def wait_command(
+    ctx: click.Context, request_id: str, timeout: float | None, model_id: str | None, as_json: bool
+) -> None:
     """Wait for REQUEST_ID to finish; print each status change, then the result's URLs."""
 
     def show(status: JobStatus) -> None:
@@ -60,7 +73,11 @@ def wait_command(ctx: click.Context, request_id: str, timeout: float | None, as_
             client.retry_listeners.append(retry_printer(lambda text: click.echo(text, err=True)))
         try:
             result = client.wait(
-                request_id, timeout=timeout, on_status=show, cancel_on_timeout=False
+                request_id,
+                timeout=timeout,
+                on_status=show,
+                cancel_on_timeout=False,
+                model_id=model_id,
             )
         except e.JobError as exc:
             if as_json:  # the document first; the error line (stderr) and exit code follow
@@ -88,17 +105,23 @@ def wait_command(ctx: click.Context, request_id: str, timeout: float | None, as_
     help="Deadline for fetching the result and downloading its files.",
 )
 @download_options
+@model_option
 @json_option
 @click.pass_context
 def result_command(
-    ctx: click.Context, request_id: str, out: Path | None, timeout: float | None, as_json: bool
+    ctx: click.Context,
+    request_id: str,
+    out: Path | None,
+    timeout: float | None,
+    model_id: str | None,
+    as_json: bool,
 ) -> None:
     """Fetch the result of REQUEST_ID; with --out, download its files (exit 1 if it failed)."""
     files: list[Path] = []
     deadline = None if timeout is None else time.monotonic() + timeout
     with client_from(ctx) as client:
         try:
-            result = client.result(request_id)
+            result = client.result(request_id, model_id=model_id)
         except (e.JobFailedError, e.JobCancelledError) as exc:
             if as_json:
                 echo_json(failure_document(exc))
@@ -121,16 +144,20 @@ def result_command(
 
 @cli.command("cancel")
 @click.argument("request_id")
+@model_option
 @json_option
 @click.pass_context
-def cancel_command(ctx: click.Context, request_id: str, as_json: bool) -> None:
-    """Cancel REQUEST_ID if it is still queued (a running job cannot be cancelled).
+def cancel_command(
+    ctx: click.Context, request_id: str, model_id: str | None, as_json: bool
+) -> None:
+    """Cancel REQUEST_ID if it is still queued (a Model API job cannot be cancelled once it
+    runs; a Serverless deployment's can, with --model).
 
     When the API only accepts the cancellation, the job is followed until it ends. Exit 1
     when the job was not cancelled (it runs, or has already ended).
     """
     with client_from(ctx) as client:
-        outcome = client.cancel(request_id)
+        outcome = client.cancel(request_id, model_id=model_id)
     state = "cancelled" if outcome.cancelled else outcome.status
     if as_json:
         echo_json({**job_document(outcome.request_id, state), "outcome": outcome.outcome})

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -28,6 +28,9 @@ from ._download_opts import download_option_list
 from ._exit import EXIT_CODES_HELP, INTERRUPTED
 from ._inputs import gather_inputs
 from ._job_output import echo_cost, echo_safe, failure_document
+
+if TYPE_CHECKING:
+    from .._client import Client, RequestHandle
 
 _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -142,6 +145,8 @@ def _field_options(
 def model_command(model: ModelSchema) -> click.Command:
     """The ``run`` subcommand for one model."""
     common = _common_options()
+    if _is_deployment(model):
+        common += _deployment_options()
     downloads = download_option_list()
     taken = {opt for param in [*common, *downloads] for opt in param.opts} | {"--help", "-h"}
     options, unflagged = _field_options(model, taken)
@@ -215,30 +220,65 @@ def run_group() -> None:
     """
 
 
-def _read_document(source: str) -> dict[str, Any]:
+def _read_document(source: str, option: str = "--input") -> dict[str, Any]:
     try:
         text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
     except OSError as exc:
-        raise click.BadParameter(
-            f"cannot read {source}: {exc.strerror}", param_hint="--input"
-        ) from None
+        message = f"cannot read {source}: {exc.strerror}"
+        raise click.BadParameter(message, param_hint=option) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise click.BadParameter(
             f"{source} is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-            param_hint="--input",
+            param_hint=option,
         ) from None
     if not isinstance(data, dict):
-        raise click.BadParameter(f"{source} must hold a JSON object", param_hint="--input")
+        raise click.BadParameter(f"{source} must hold a JSON object", param_hint=option)
     return data
 
 
-def _reattach_hint(request_id: str, out: Path) -> str:
+def _is_deployment(model: ModelSchema) -> bool:
+    return model.info is not None and model.info.kind == "deployment"
+
+
+def _job_ref(request_id: str, model: ModelSchema | None) -> str:
+    """How the job verbs name this job: a deployment's needs its model id."""
+    if model is not None and _is_deployment(model):
+        return f"{request_id} --model {model.model_id}"
+    return request_id
+
+
+def _reattach_hint(request_id: str, out: Path, model: ModelSchema | None = None) -> str:
+    ref = _job_ref(request_id, model)
     return (
-        f"re-attach with: runcomfy-client wait {request_id}  "
-        f"(then: runcomfy-client result {request_id} --out {out})"
+        f"re-attach with: runcomfy-client wait {ref}  "
+        f"(then: runcomfy-client result {ref} --out {out})"
     )
+
+
+def _deployment_options() -> list[click.Parameter]:
+    """What ``run deployments/NAME`` takes besides the derived schema's fields."""
+    return [
+        click.Option(
+            ["--overrides", "overrides_file"],
+            metavar="FILE",
+            help='Raw overrides from a JSON file ({"<node id>": {"inputs": {...}}}; \'-\' '
+            "for stdin), merged with the flags' (the same input set twice is refused). Given "
+            "alone, no field is required: the file is sent as it is.",
+        ),
+        click.Option(
+            ["--webhook", "webhook"],
+            metavar="URL",
+            help="RunComfy POSTs the job's final event here (with every state change too: "
+            "--webhook-intermediate-status). See `runcomfy-client webhooks listen`.",
+        ),
+        click.Option(
+            ["--webhook-intermediate-status", "webhook_intermediate_status"],
+            is_flag=True,
+            help="Also POST in_queue and in_progress events to --webhook.",
+        ),
+    ]
 
 
 def run_job(
@@ -254,9 +294,13 @@ def run_job(
     upload_to: str | None,
     allow_any_file: bool,
     as_json: bool,
+    overrides_file: str | None = None,
+    webhook: str | None = None,
+    webhook_intermediate_status: bool = False,
 ) -> None:
     """Validate everything, then submit, follow, download; map outcomes to exit codes."""
     document = _read_document(input_file) if input_file else None
+    overrides = _read_document(overrides_file, "--overrides") if overrides_file else None
     client = client_from(ctx)  # its uploader: RUNCOMFY_UPLOAD_TO's, unless --upload-to is given
     if upload_to:
         from ..uploaders import uploader_from_uri
@@ -264,7 +308,7 @@ def run_job(
         client.uploader = uploader_from_uri(upload_to, base_url=client.base_url)
     client.allow_any_file = allow_any_file
     uploading = client.uploader is not None
-    inputs = gather_inputs(model, document=document, sets=sets, flags=flags, uploads=uploading)
+    inputs = _inputs(model, document, sets, flags, uploading, raw=overrides is not None)
     view = JobView(choose_mode(as_json))
     client.retry_listeners.append(view.retrying)
     request_id: str | None = None
@@ -279,12 +323,14 @@ def run_job(
         try:
             with view:
                 view.phase("uploading and submitting" if uploading else "submitting")
-                handle = client.submit(model, inputs)
+                handle = _submit(
+                    client, model, inputs, overrides, webhook, webhook_intermediate_status
+                )
                 request_id = handle.request_id
                 view.submitted(request_id)
                 if no_wait:
                     view.close()
-                    _print_submitted(request_id, as_json)
+                    _print_submitted(_job_ref(request_id, model), as_json)
                     return
                 stage = "wait"
                 result = handle.wait(timeout=left(), on_status=view.status)
@@ -292,17 +338,17 @@ def run_job(
                 files = client.download(result, out, on_progress=view.progress, timeout=left())
         except KeyboardInterrupt:
             view.close()
-            _interrupted(ctx, client, view, request_id, stage, out, as_json)
+            _interrupted(ctx, client, view, request_id, stage, out, as_json, model)
         except e.JobError as exc:
             view.close()
             if as_json:
                 echo_json(failure_document(exc))
             if isinstance(exc, e.DeadlineExceededError) and not exc.cancelled:
-                click.echo(_reattach_hint(exc.request_id, out), err=True)
+                click.echo(_reattach_hint(exc.request_id, out, model), err=True)
             raise
         except e.DownloadError as exc:
             view.close()
-            _download_failed(exc, result, out, as_json)  # only the download raises this
+            _download_failed(exc, result, out, as_json, model)  # only the download raises this
             raise
     if as_json:
         echo_json(replace(result, files=tuple(files)).as_dict())
@@ -314,7 +360,43 @@ def run_job(
         echo_safe(str(path))
 
 
-def _download_failed(exc: e.DownloadError, result: Result, out: Path, as_json: bool) -> None:
+def _inputs(
+    model: ModelSchema,
+    document: dict[str, Any] | None,
+    sets: Sequence[str],
+    flags: dict[str, Any],
+    uploads: bool,
+    *,
+    raw: bool,
+) -> dict[str, Any] | None:
+    """The inputs given; None for raw overrides given alone (sent as they are, no field
+    required)."""
+    if raw and document is None and not sets and not flags:
+        return None
+    return gather_inputs(model, document=document, sets=sets, flags=flags, uploads=uploads)
+
+
+def _submit(
+    client: Client,
+    model: ModelSchema,
+    inputs: dict[str, Any] | None,
+    overrides: dict[str, Any] | None,
+    webhook: str | None,
+    intermediate: bool,
+) -> RequestHandle:
+    """A deployment's job (inputs compiled into overrides, merged with raw ones), else a Model
+    API job."""
+    if _is_deployment(model):
+        return client.deployment(model).submit(
+            inputs, overrides=overrides, webhook=webhook, webhook_intermediate_status=intermediate
+        )
+    assert inputs is not None
+    return client.submit(model, inputs)
+
+
+def _download_failed(
+    exc: e.DownloadError, result: Result, out: Path, as_json: bool, model: ModelSchema
+) -> None:
     """The job completed but its files were not saved: its document, and how to retry."""
     rid = result.request_id
     if as_json:
@@ -325,17 +407,18 @@ def _download_failed(exc: e.DownloadError, result: Result, out: Path, as_json: b
         echo_json(document)
     click.echo(
         f"job {rid} completed but its files were not saved; download them "
-        f"again with: runcomfy-client result {rid} --out {out}",
+        f"again with: runcomfy-client result {_job_ref(rid, model)} --out {out}",
         err=True,
     )
 
 
-def _print_submitted(request_id: str, as_json: bool) -> None:
+def _print_submitted(ref: str, as_json: bool) -> None:
+    request_id = ref.split(" ", 1)[0]
     if as_json:
         echo_json(job_document(request_id, "in_queue"))
         return
     echo_safe(request_id)
-    echo_safe(f"follow it with: runcomfy-client wait {request_id}", err=True)
+    echo_safe(f"follow it with: runcomfy-client wait {ref}", err=True)
 
 
 def _interrupted(
@@ -346,8 +429,10 @@ def _interrupted(
     stage: str,
     out: Path,
     as_json: bool,
+    model: ModelSchema | None = None,
 ) -> None:
     """Ctrl-C: cancel a job that is still queued; otherwise say how to pick it up again."""
+    model_id = model.model_id if model is not None else None
     # Even with --json the person pressing Ctrl-C is told what happened (on stderr).
     say: Callable[[str], None] = view.say if not as_json else lambda t: click.echo(t, err=True)
     last: JobStatus | None = view.last_status
@@ -361,11 +446,11 @@ def _interrupted(
         state = "completed"
         say(
             f"interrupted during the download; job {request_id} completed. Download again "
-            f"with: runcomfy-client result {request_id} --out {out}"
+            f"with: runcomfy-client result {_job_ref(request_id, model)} --out {out}"
         )
     elif last is None or isinstance(last, Queued):
         try:
-            outcome = client.cancel(request_id)
+            outcome = client.cancel(request_id, model_id=model_id)
         except (e.RunComfyError, KeyboardInterrupt):
             outcome = None
         if outcome is not None and outcome.cancelled:
@@ -375,17 +460,17 @@ def _interrupted(
             state = "in_progress"
             say(
                 f"interrupted: job {request_id} has started and cannot be cancelled; it will "
-                f"run to the end. {_reattach_hint(request_id, out)}"
+                f"run to the end. {_reattach_hint(request_id, out, model)}"
             )
     elif isinstance(last, InProgress):
         say(
             f"interrupted: job {request_id} is running and cannot be cancelled; it will run "
-            f"to the end. {_reattach_hint(request_id, out)}"
+            f"to the end. {_reattach_hint(request_id, out, model)}"
         )
     else:
         say(
             f"interrupted: job {request_id} is {last.status}. Fetch it with: "
-            f"runcomfy-client result {request_id} --out {out}"
+            f"runcomfy-client result {_job_ref(request_id, model)} --out {out}"
         )
     if as_json:
         echo_json(job_document(request_id, state, error=ErrorInfo(None, "interrupted")))
