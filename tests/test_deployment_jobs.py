@@ -34,6 +34,7 @@ from runcomfy_client.emulator import Emulator
 
 from .conftest import wait_for
 from .scripted import Script, VirtualClock, ok, scripted, scripted_async
+from .test_codegen import importable  # noqa: F401  (a fixture: a folder on sys.path)
 
 SAMPLES = Path(__file__).resolve().parents[1] / "examples" / "workflows"
 T2I = f"lighthouse={SAMPLES / 'text-to-image.json'}:{SAMPLES / 'object_info.json'}"
@@ -596,3 +597,64 @@ def test_deployments_cli_escapes_control_characters(emu: Emulator) -> None:
     finally:
         with _client(emu) as client:
             client.deployments.delete(evil.id)
+
+
+# -- the end to end: a workflow nobody wrote a schema for, to a downloaded video ------------
+
+I2V = f"wan={SAMPLES / 'image-to-video.json'}:{SAMPLES / 'object_info.json'}"
+
+
+def test_derive_then_typed_wrapper_then_downloaded_output_over_sockets(
+    tmp_path: Path,
+    importable: Path,  # noqa: F811
+) -> None:
+    import importlib
+    import io
+
+    import av
+
+    from runcomfy_codegen import generate
+
+    from .conftest import png_bytes
+
+    schemas = tmp_path / "schemas"
+    with Emulator(deployments=[I2V], job_seconds=0.01, api_key=KEY) as emu:
+        deployment = emu.deployments["wan"]
+        overlay = SAMPLES / "image-to-video.overlay.json"
+        derived = cli(emu, ["schema", "derive", deployment, "--overlay", str(overlay),
+                            "--schemas", str(schemas)])  # fmt: skip
+        assert derived.exit_code == 0, derived.output
+        report = generate(schemas, importable, "my_workflows")
+        assert "my_workflows/deployments/wan.py" in report.written
+        wan = importlib.import_module("my_workflows.deployments.wan")
+        image = emu.upload(png_bytes(size=(96, 64)), "start.png")
+
+        # The generated wrapper, with the derived schema in the client's schema folders.
+        with Client(
+            api_key=KEY,
+            base_url=emu.base_url,
+            serverless_base_url=emu.base_url,
+            schema_dirs=[schemas],
+        ) as client:
+            result = wan.run(
+                client,
+                start_image=image,
+                prompt="waves",
+                resolution="624x624",
+                number_of_frames=17,
+                download_to=tmp_path / "out",
+                timeout=120,
+            )
+        (video,) = result.files
+        with av.open(io.BytesIO(video.read_bytes())) as container:
+            stream = container.streams.video[0]
+            assert (stream.width, stream.height) == (624, 624)
+        assert [(f.node, f.channel) for f in result.output.files] == [("60", "gifs")]
+
+        # Its typed Input, on a client that has no schema folder at all: by deployment id.
+        with Client(api_key=KEY, base_url=emu.base_url, serverless_base_url=emu.base_url) as bare:
+            typed = wan.Input(start_image=image, prompt="tide", number_of_frames=17)
+            handle = bare.deployment(deployment).submit(typed)
+            assert handle.model_id == f"deployments/{deployment}"
+            done = handle.wait(timeout=120)
+            assert done.video is not None and done.download(tmp_path / "bare")

@@ -307,12 +307,8 @@ class DeploymentTarget:
     base_url: str
     deployment_id: str
     model: ModelSchema | None = None
-
-    @property
-    def model_id(self) -> str:
-        if self.model is not None:
-            return self.model.model_id
-        return DEPLOYMENT_PREFIX + self.deployment_id
+    model_id: str = ""
+    """The name its jobs go by: one that leads back to this deployment (see :func:`_target`)."""
 
     @property
     def routes(self) -> JobRoutes:
@@ -329,13 +325,30 @@ class DeploymentTarget:
         )
 
 
+def _target(
+    core: ClientCore[Any], deployment_id: str, model: ModelSchema | None
+) -> DeploymentTarget:
+    """A target whose job name leads back to it: ``deployments/NAME`` when the registry's
+    schema of that name is bound to this deployment, else ``deployments/<deployment id>``."""
+    name = model.model_id if model is not None else ""
+    known = (
+        _usable(core, name)
+        if name.startswith(DEPLOYMENT_PREFIX) and name in core.registry
+        else None
+    )
+    if known is None or deployment_id_of(known) != deployment_id:
+        name = DEPLOYMENT_PREFIX + deployment_id
+    return DeploymentTarget(core.serverless_base_url, deployment_id, model, name)
+
+
 def _unbound(model_id: str) -> ConfigurationError:
     from ._errors import ConfigurationError
 
     return ConfigurationError(
         f"{model_id} is a schema derived from a workflow but names no deployment to run on: "
-        f"derive it from the deployment (`runcomfy-client schema derive DEPLOYMENT_ID`), or "
-        f"run it with client.deployment(DEPLOYMENT_ID)"
+        f"derive it from the deployment (`runcomfy-client schema derive DEPLOYMENT_ID`) and "
+        f"keep it in a schema folder of the client (RUNCOMFY_SCHEMA_PATH), or run it with "
+        f"client.deployment(DEPLOYMENT_ID).run(inputs)"
     )
 
 
@@ -348,11 +361,17 @@ def target_for(core: ClientCore[Any], model: str | ModelSchema | None) -> Deploy
     from ._errors import UnknownModelError
     from ._registry import ModelSchema
 
-    base = core.serverless_base_url
     if isinstance(model, ModelSchema):
         found = deployment_id_of(model)
+        if found is None and model.model_id.startswith(DEPLOYMENT_PREFIX):
+            # A typed wrapper's schema carries no sidecar: the registry's copy names the
+            # deployment (its schema folder is RUNCOMFY_SCHEMA_PATH or the client's).
+            known = _usable(core, model.model_id) if model.model_id in core.registry else None
+            found = deployment_id_of(known) if known is not None else None
+            if found is None:
+                raise _unbound(model.model_id)
         if found is not None:
-            return DeploymentTarget(base, found, model)
+            return _target(core, found, model)
         if model.info is not None and model.info.kind == "deployment":
             raise _unbound(model.model_id)
         return None
@@ -364,11 +383,11 @@ def target_for(core: ClientCore[Any], model: str | ModelSchema | None) -> Deploy
         name = model[len(DEPLOYMENT_PREFIX) :].strip()
         if not name or "/" in name:
             raise
-        return DeploymentTarget(base, name)
+        return _target(core, name, None)
     found = deployment_id_of(schema)
     if found is None:
         raise _unbound(schema.model_id)
-    return DeploymentTarget(base, found, schema)
+    return _target(core, found, schema)
 
 
 def find_target(core: ClientCore[Any], deployment: str | ModelSchema) -> DeploymentTarget:
@@ -382,8 +401,8 @@ def find_target(core: ClientCore[Any], deployment: str | ModelSchema) -> Deploym
             if model_id.startswith(DEPLOYMENT_PREFIX):
                 schema = _usable(core, model_id)
                 if schema is not None and deployment_id_of(schema) == deployment_id:
-                    return DeploymentTarget(core.serverless_base_url, deployment_id, schema)
-        return DeploymentTarget(core.serverless_base_url, deployment_id)
+                    return _target(core, deployment_id, schema)
+        return _target(core, deployment_id, None)
     target = target_for(core, deployment)
     if target is None:
         label = deployment.model_id if not isinstance(deployment, str) else deployment
@@ -438,6 +457,9 @@ def submit(
 
     compiled: dict[str, Any] = {}
     if inputs is not None:
+        typed = getattr(type(inputs), "runcomfy_model", None)  # a generated Input knows its schema
+        if target.model is None and typed is not None:
+            target = replace(target, model=typed.schema)  # its job name stays the deployment's
         if target.model is None:
             raise ValueError(
                 f"deployment {target.deployment_id} has no derived schema to read inputs by: "
