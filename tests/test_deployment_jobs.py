@@ -658,3 +658,34 @@ def test_derive_then_typed_wrapper_then_downloaded_output_over_sockets(
             assert handle.model_id == f"deployments/{deployment}"
             done = handle.wait(timeout=120)
             assert done.video is not None and done.download(tmp_path / "bare")
+
+
+def test_a_batch_runs_on_a_derived_deployment_schema(emu: Emulator, tmp_path: Path) -> None:
+    import json
+
+    schemas = tmp_path / "schemas"
+    overlay = SAMPLES / "text-to-image.overlay.json"
+    derived = cli(emu, ["schema", "derive", emu.deployments["lighthouse"], "--overlay",
+                        str(overlay), "--schemas", str(schemas)])  # fmt: skip
+    assert derived.exit_code == 0, derived.output
+    lines = tmp_path / "prompts.jsonl"
+    lines.write_text(
+        "\n".join(
+            json.dumps({"id": f"p{i}", "prompt": f"a lighthouse, take {i}", "seed": i})
+            for i in range(3)
+        )
+        + "\n"
+    )
+    out = tmp_path / "out"
+    args = ["batch", str(lines), "--model", "deployments/lighthouse", "--out", str(out), "--json"]
+    ran = cli(emu, args, schemas)
+    assert ran.exit_code == 0, ran.output
+    report = json.loads(ran.stdout)
+    assert report["counts"] == {"downloaded": 3}
+    for i in range(3):
+        (png,) = (out / f"p{i}").iterdir()
+        assert png.read_bytes().startswith(b"\x89PNG")
+    submitted = _jobs(emu)["submissions"]
+    again = cli(emu, args, schemas)  # resumed from the journal: nothing submitted again
+    assert again.exit_code == 0 and json.loads(again.stdout)["counts"] == {"downloaded": 3}
+    assert _jobs(emu)["submissions"] == submitted

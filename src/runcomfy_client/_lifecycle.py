@@ -259,6 +259,16 @@ class Following(TypedDict, total=False):
     routes: JobRoutes
 
 
+def _routes(core: ClientCore[Any], following: Following) -> JobRoutes:
+    """The routes given, else those the job's model id names (a deployment's, or MODEL_API)."""
+    given = following.get("routes")
+    if given is not None:
+        return given
+    from ._deployment_jobs import routes_for
+
+    return routes_for(core, following.get("model_id"))
+
+
 def statuses(
     core: ClientCore[Any], request_id: str, **following: Unpack[Following]
 ) -> Flow[JobStatus]:
@@ -269,7 +279,7 @@ def statuses(
             core,
             waiter,
             cancel_on_timeout=following.get("cancel_on_timeout", True),
-            routes=following.get("routes", MODEL_API),
+            routes=_routes(core, following),
         )
     )
 
@@ -285,7 +295,7 @@ def wait(core: ClientCore[Any], request_id: str, **following: Unpack[Following])
     error = terminal_error(last)
     if error is not None:
         raise error
-    routes = following.get("routes", MODEL_API)
+    routes = _routes(core, following)
     return (yield from result_or_raise(core, request_id, deadline, routes))
 
 

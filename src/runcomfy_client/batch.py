@@ -43,6 +43,7 @@ from . import _flow as f
 from . import _lifecycle as lc
 from ._client import AsyncClient, Client
 from ._core import ClientCore, HandleData
+from ._deployment_jobs import routes_for
 from ._errors import BatchInputError
 from ._flow import Effect, Flow, Shielded, Sleep
 from ._journal import FINAL_STATES, Journal, JournalRow, LineState
@@ -705,7 +706,8 @@ class _LineWork:
             stale.unlink(missing_ok=True)
         try:
             if result is None:
-                result = yield from lc.result_or_raise(self.core, request_id)
+                routes = routes_for(self.core, line.model_id)  # a deployment's job: its own
+                result = yield from lc.result_or_raise(self.core, request_id, None, routes)
             paths = yield from lc.download(self.core, result, folder, overwrite=True)
         except (e.DownloadError, e.TransportError, e.APIError, e.JobError) as exc:
             return self._stays(line, "completed", str(exc))
