@@ -301,12 +301,7 @@ def run_job(
     """Validate everything, then submit, follow, download; map outcomes to exit codes."""
     document = _read_document(input_file) if input_file else None
     overrides = _read_document(overrides_file, "--overrides") if overrides_file else None
-    client = client_from(ctx)  # its uploader: RUNCOMFY_UPLOAD_TO's, unless --upload-to is given
-    if upload_to:
-        from ..uploaders import uploader_from_uri
-
-        client.uploader = uploader_from_uri(upload_to, base_url=client.base_url)
-    client.allow_any_file = allow_any_file
+    client = _client(ctx, upload_to, allow_any_file)
     uploading = client.uploader is not None
     inputs = _inputs(model, document, sets, flags, uploading, raw=overrides is not None)
     view = JobView(choose_mode(as_json))
@@ -358,6 +353,17 @@ def run_job(
         echo_safe(f"{result.request_id}  completed with no output files")
     for path in files:
         echo_safe(str(path))
+
+
+def _client(ctx: click.Context, upload_to: str | None, allow_any_file: bool) -> Client:
+    """The client, its uploader RUNCOMFY_UPLOAD_TO's unless --upload-to is given."""
+    client = client_from(ctx)
+    if upload_to:
+        from ..uploaders import uploader_from_uri
+
+        client.uploader = uploader_from_uri(upload_to, base_url=client.base_url)
+    client.allow_any_file = allow_any_file
+    return client
 
 
 def _inputs(
