@@ -16,14 +16,15 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # The everyday suite, on every core; checks that take minutes carry the `slow` marker and run in
-# test-slow.
+# test-slow. Bytecode is cached even where PYTHONDONTWRITEBYTECODE is set: otherwise every test
+# worker and every CLI subprocess compiles the package (and rewrites the tests) again.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n auto
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q -n auto
 
 # The slow checks (the README run as written, mypy over generated code, the plugin in a fresh
 # venv) and every property test again with its full example count. CI runs both targets.
 test-slow: $(STAMP)
-	RUNCOMFY_TESTS_THOROUGH=1 $(BIN)/python -m pytest -q -m 'slow or fuzz'
+	PYTHONDONTWRITEBYTECODE= RUNCOMFY_TESTS_THOROUGH=1 $(BIN)/python -m pytest -q -m 'slow or fuzz'
 
 lint: $(STAMP)
 	$(BIN)/ruff check src codegen generated tests examples bench docs

@@ -18,7 +18,7 @@ from .conftest import INPAINT, png_bytes
 
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[Emulator]:
-    with Emulator(workers=1, job_seconds=0.3) as emu:
+    with Emulator(workers=1, job_seconds=0.01, render=False) as emu:
         yield emu
 
 
@@ -61,7 +61,7 @@ def test_wait_status_and_result_with_download(
 def test_cancel_a_queued_job_then_a_finished_one() -> None:
     # Its own emulator, whose one worker is held on the first job: the second one stays queued
     # until the test lets the first one end, however slow the machine.
-    with Emulator(workers=1, job_seconds=0) as emulator:
+    with Emulator(workers=1, job_seconds=0, render=False) as emulator:
         emulator.hold("running")
         _cancel_a_queued_job_then_a_finished_one(
             emulator,
@@ -121,7 +121,7 @@ def test_api_key_from_a_file_or_stdin(
 
 
 def test_wait_deadline_exits_6_and_prints_the_id(emulator: Emulator, env: dict[str, str]) -> None:
-    slow = Emulator(workers=1, job_seconds=0)
+    slow = Emulator(workers=1, job_seconds=0, render=False)
     with slow:
         slow.hold()  # the job never ends on its own: only the deadline can end the wait
         request_id = submit(slow)

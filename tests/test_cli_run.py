@@ -28,7 +28,7 @@ from .conftest import FUSIONX, INPAINT, png_bytes, wait_for
 
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[Emulator]:
-    with Emulator(workers=2, job_seconds=0.2) as emu:
+    with Emulator(workers=2, job_seconds=0.01, render=False) as emu:
         yield emu
 
 
@@ -228,7 +228,7 @@ def test_auth_and_unknown_model_exit_codes(emulator: Emulator, env: dict[str, st
 
 
 def test_rate_limited_after_retries_exits_5(tmp_path: Path) -> None:
-    with Emulator(faults=["rate_limit:submit=1"], retry_after=0.01) as limited:
+    with Emulator(faults=["rate_limit:submit=1"], retry_after=0.01, render=False) as limited:
         image = limited.upload(png_bytes(), "still.png")
         result = run(["run", FUSIONX, "--prompt", "p", "--image", image], env_for(limited))
         assert result.exit_code == 5, result.stderr
@@ -236,10 +236,10 @@ def test_rate_limited_after_retries_exits_5(tmp_path: Path) -> None:
 
 
 def test_deadline_while_running_exits_6_with_the_id(images: tuple[Path, Path]) -> None:
-    with Emulator(workers=1, job_seconds=0) as slow:
+    with Emulator(workers=1, job_seconds=0, render=False) as slow:
         slow.hold("running")  # the job starts and stays running until the deadline
         image = slow.upload(png_bytes(), "still.png")
-        args = ["run", FUSIONX, "--prompt", "p", "--image", image, "--timeout", "1", "--json"]
+        args = ["run", FUSIONX, "--prompt", "p", "--image", image, "--timeout", "0.5", "--json"]
         result = run(args, env_for(slow))
     assert result.exit_code == 6, result.stderr
     record = json.loads(result.stdout)
@@ -286,7 +286,7 @@ def interrupt_when(process: subprocess.Popen[str], marker: str) -> tuple[int, st
 @pytest.fixture
 def one_worker() -> Iterator[Emulator]:
     # Its one worker starts a job and holds it: the next one stays queued, this one running.
-    with Emulator(workers=1, job_seconds=0) as emu:
+    with Emulator(workers=1, job_seconds=0, render=False) as emu:
         emu.hold("running")
         yield emu
 

@@ -40,7 +40,7 @@ FAST_RETRY = RetryPolicy(max_retries=6, backoff_base=0.01, backoff_max=0.05, ret
 @pytest.fixture(scope="module")
 def emu() -> Iterator[Emulator]:
     with Emulator(
-        workers=2, job_seconds=0.2, render=False, retry_after=1, slow_seconds=0.2
+        workers=2, job_seconds=0.02, render=False, retry_after=1, slow_seconds=0.2
     ) as emulator:
         yield emulator
 
@@ -48,6 +48,7 @@ def emu() -> Iterator[Emulator]:
 @pytest.fixture
 def client(emu: Emulator) -> Iterator[Client]:
     emu.set_faults([])
+    emu.release()
     with Client(
         base_url=emu.base_url, api_key=emu.api_key, polling=FAST_POLL, retry=FAST_RETRY
     ) as c:
@@ -93,15 +94,27 @@ async def test_async_run_then_download(emu: Emulator, url: str, tmp_path: Path) 
         assert again[0].name == "output-2.mp4"
 
 
-def test_statuses_are_typed_and_queue_position_reported(client: Client, url: str) -> None:
-    handles = [client.submit(INPAINT, inputs(url)) for _ in range(4)]
-    seen = list(handles[3].iter_status())
+def test_statuses_are_typed_and_queue_position_reported(
+    client: Client, emu: Emulator, url: str
+) -> None:
+    # The test moves the job: queued behind two others, then running, then done.
+    emu.hold()
+    ahead = [client.submit(INPAINT, inputs(url)) for _ in range(2)]
+    watched = client.submit(INPAINT, inputs(url))
+    seen = []
+    for status in watched.iter_status():
+        seen.append(status)
+        if isinstance(status, Queued) and ahead:
+            assert status.position == 2
+            for handle in ahead:  # out of the way, still queued: the watched job runs next
+                assert handle.cancel().cancelled
+            ahead = []
+            emu.release("queued")
+        elif isinstance(status, InProgress):
+            emu.release()
     assert isinstance(seen[0], Queued)
-    assert seen[0].position is not None
     assert any(isinstance(s, InProgress) for s in seen)
     assert isinstance(seen[-1], Completed)
-    for handle in handles[:3]:
-        handle.wait()
 
 
 def test_invalid_input_sends_nothing(client: Client, emu: Emulator, url: str) -> None:
@@ -112,7 +125,8 @@ def test_invalid_input_sends_nothing(client: Client, emu: Emulator, url: str) ->
     assert emu.stats()["requests"]["submit"] == before
 
 
-def test_cancel_queued_and_running(client: Client, url: str) -> None:
+def test_cancel_queued_and_running(client: Client, emu: Emulator, url: str) -> None:
+    emu.hold("running")  # the two workers keep the first two jobs running; the third waits
     handles = [client.submit(INPAINT, inputs(url)) for _ in range(3)]
     wait_for(lambda: isinstance(handles[0].status(), InProgress))
     assert handles[0].cancel().outcome == "not_cancellable"
@@ -122,6 +136,7 @@ def test_cancel_queued_and_running(client: Client, url: str) -> None:
     assert queued.status().status == "cancelled"
     with pytest.raises(RunComfyError, match="was cancelled"):
         queued.wait()
+    emu.release()
     handles[0].wait()
     handles[1].wait()
 

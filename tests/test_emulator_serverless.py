@@ -224,7 +224,8 @@ def test_a_whole_workflow_sent_inline_runs_instead(emu: Emulator) -> None:
 
 
 def test_status_while_queued_running_and_done_then_cancel(tmp_path: Path) -> None:
-    with Emulator(deployments=[T2I], job_seconds=300, workers=1) as emu, api(emu) as http:
+    with Emulator(deployments=[T2I], job_seconds=0, workers=1) as emu, api(emu) as http:
+        emu.hold("running")  # the first job runs until cancelled, the second waits behind it
         deployment = emu.deployments["lighthouse"]
         first = http.post(
             f"/prod/v1/deployments/{deployment}/inference", json={"overrides": {}}

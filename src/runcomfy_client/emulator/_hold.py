@@ -2,7 +2,8 @@
 
 Two gates, one per stage a test may want a job to stay in: ``queued`` (no worker starts a job)
 and ``running`` (a started job does not end, even once its ``job_seconds`` are up). Both are open
-unless held; releasing a gate lets every job waiting at it move on at once.
+unless held; releasing a gate lets every job waiting at it move on at once. Model API and
+Serverless jobs pass the same gates.
 """
 
 from __future__ import annotations

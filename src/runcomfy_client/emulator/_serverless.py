@@ -339,6 +339,7 @@ class Serverless:
         assert self._queue is not None
         while True:
             request_id = await self._queue.get()
+            await self.s.holds.pass_("queued")
             job = self.jobs.get(request_id)
             if job is None or job.status != "in_queue":
                 continue
@@ -356,6 +357,7 @@ class Serverless:
             left = self.s.config.job_seconds - (time.time() - started)
             if left > 0:
                 await asyncio.sleep(left)
+            await self.s.holds.pass_("running")
         except asyncio.CancelledError:
             return  # cancel() already recorded the job as canceled
         except _CannotRunError as exc:
