@@ -22,8 +22,10 @@ __all__ = ["InputClass", "dmcg_view", "render_input_class"]
 
 INPUT_CLASS = "Input"
 BASE_CLASS = "runcomfy_client.typed.InputModel"
-# Defaults that would make the generated class fail type checks; the lint pass reports them.
-_BAD_DEFAULT_RULES = frozenset({"default-type", "default-enum"})
+# Defaults the generated class must not declare: of the wrong type or outside the enum (they
+# would fail type checks), or outside the field's own bounds (a value the class would refuse
+# if it were given). The lint pass reports them; the docs say what the server applies.
+_BAD_DEFAULT_RULES = frozenset({"default-type", "default-enum", "default-out-of-range"})
 _BUILTINS = frozenset({"str", "int", "float", "bool", "list", "dict", "tuple", "set", "None"})
 
 
@@ -44,7 +46,8 @@ def dmcg_view(model: ModelSchema) -> dict[str, Any]:
 
     Dropped: ``format`` (``uri`` would type a field ``AnyUrl`` and refuse plain strings; the
     runtime checks media URLs itself), enums holding values ``Literal`` cannot (floats, objects),
-    and defaults the lint pass found of the wrong type or outside the enum. Added: string items
+    and defaults the lint pass found of the wrong type, outside the enum or outside the field's
+    own bounds. Added: string items
     for a list of media that gives none (``format: image_uris`` alone), so it is ``list[str]``.
     """
     schema = copy.deepcopy(model.schema)

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from ._dialect import describe_count, describe_range, media_plural, show_value
+from ._dialect import (
+    default_out_of_bounds,
+    describe_count,
+    describe_range,
+    media_plural,
+    show_value,
+)
 from ._registry import Field
 
 __all__ = ["field_summary"]
@@ -33,6 +39,13 @@ def field_summary(f: Field) -> str:
         parts.append(f"Allowed: {span}.")
     if f.required:
         parts.append("Required.")
+    elif f.has_default and default_out_of_bounds(f.schema):
+        # Published that way (fun-inpaint's steps: default 4, minimum 6): the server applies
+        # it when the field is left out, but it is not a value anyone may send.
+        parts.append(
+            f"Server default: {show_value(f.default)}, outside the allowed range "
+            "(applied by the server only when this is left out)."
+        )
     elif f.has_default:
         parts.append(f"Server default: {show_value(f.default)}.")
     else:
