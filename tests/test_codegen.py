@@ -145,7 +145,20 @@ def test_seed_wrappers_have_typed_keyword_only_parameters_required_first() -> No
     assert params[4].default is NOT_GIVEN
     doc = fun_inpaint.run.__doc__ or ""
     assert "steps: Steps. Number of denoising iterations" in doc
-    assert "Allowed: 6 to 20. Server default: 4." in doc
+    assert "Allowed: 6 to 20. Server default: 4, outside the allowed range" in doc
+
+
+def test_a_default_outside_its_own_bounds_is_documented_not_declared() -> None:
+    """fun-inpaint publishes ``96_steps`` with default 4 and minimum 6: the server applies 4 when
+    the field is left out, but 4 is not a value the client may send, nor the class's default."""
+    from runcomfy_models.community.wan_2_2 import fun_inpaint
+
+    required = {"prompt": "p", "start_image": "https://x/a.png", "end_image": "https://x/b.png"}
+    assert fun_inpaint.Input.model_fields["steps"].default != 4
+    assert "96_steps" not in fun_inpaint.Input(**required).to_payload()
+    assert fun_inpaint.Input(**required, steps=6).to_payload()["96_steps"] == 6
+    with pytest.raises(InputValidationError, match=r"steps \(96_steps\).*minimum 6"):
+        fun_inpaint.Input(**required, steps=4)
 
 
 # -- a schema the project has never seen, end to end ----------------------------------------

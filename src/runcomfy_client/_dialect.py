@@ -417,16 +417,15 @@ def _lint_field(key: str, prop: Mapping[str, Any], warn: Warn) -> None:
         return
     if isinstance(enum, list) and default not in enum:
         warn(key, "default-enum", f"default {shown} is not in its enum", *base, "default")
-    if isinstance(default, (int, float)) and not isinstance(default, bool):
-        if default_out_of_bounds(prop):
-            warn(
-                key,
-                "default-out-of-range",
-                f"default {shown} is outside its own bounds ({describe_range(prop)}); "
-                "the server applies it when the field is omitted",
-                *base,
-                "default",
-            )
+    if default_out_of_bounds(prop):
+        warn(
+            key,
+            "default-out-of-range",
+            f"default {shown} is outside its own bounds ({describe_range(prop)}); "
+            "the server applies it when the field is omitted",
+            *base,
+            "default",
+        )
     examples = default if isinstance(default, list) else [default]
     if media and default not in (None, "") and not all(is_url(v) for v in examples):
         warn(
