@@ -8,8 +8,8 @@ with Client() as client:
         client,
         prompt="a slow push-in on a house in a green valley",
         image="examples/images/valley-day.png",
-        resolution="720x480 (3:2)",  # Literal[...] of the schema's choices
-        steps=8,  # int, documented "Allowed: 6 to 20. Server default: 10."
+        resolution="720x480 (3:2)",  # image_to_video.Resolution: the schema's choices
+        steps=8,  # int; Inputs documents it: "Allowed: 6 to 20. Server default: 10."
         download_to="out/fusionx",
     )
     print(video.files)

@@ -17,7 +17,6 @@ from click.testing import CliRunner
 from runcomfy_client import Client, InputValidationError, SchemaError
 from runcomfy_client.cli import cli
 from runcomfy_client.emulator import Emulator
-from runcomfy_client.typed import NOT_GIVEN
 from runcomfy_codegen import CodegenError, generate
 
 from .conftest import png_bytes, write_schema
@@ -113,11 +112,12 @@ def test_golden_output_imports_and_types_what_the_schema_says(importable: Path) 
     import inspect
 
     run_params = inspect.signature(module.run).parameters
-    assert "timeout" in run_params and run_params["timeout"].default is NOT_GIVEN
+    assert "timeout" not in run_params and "timeout" in module.Inputs.__annotations__
     assert "download_to" in run_params
     edit = importlib.import_module(f"{GOLDEN_PACKAGE}.acme.edit.image_edit")
     # A field called `client` pushes the client parameter aside instead of clashing.
-    assert list(inspect.signature(edit.submit).parameters)[:3] == ["client_", "image", "client"]
+    assert list(inspect.signature(edit.submit).parameters) == ["client_", "inputs"]
+    assert list(edit.Inputs.__annotations__)[:2] == ["image", "client"]
     index = importlib.import_module(GOLDEN_PACKAGE)
     assert index.load("acme/edit/image-edit") is edit
     with pytest.raises(KeyError, match="acme/text-to-image"):
@@ -132,20 +132,34 @@ def test_generated_folder_is_what_the_generator_writes_now() -> None:
     assert report.out_of_date == [], "run `make generate`"
 
 
-def test_seed_wrappers_have_typed_keyword_only_parameters_required_first() -> None:
+def test_seed_wrappers_show_their_inputs_once() -> None:
+    """One documented ``Inputs`` TypedDict, taken as ``**inputs`` by all four functions; each
+    enum a named Literal alias; the run options are the only other keywords."""
     import inspect
+    import typing
 
     from runcomfy_models.community.wan_2_2 import fun_inpaint
 
-    params = list(inspect.signature(fun_inpaint.run).parameters.values())
-    assert params[0].kind is inspect.Parameter.POSITIONAL_ONLY
-    assert [p.name for p in params[1:4]] == ["prompt", "start_image", "end_image"]
-    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params[1:])
-    assert all(p.default is inspect.Parameter.empty for p in params[1:4])
-    assert params[4].default is NOT_GIVEN
-    doc = fun_inpaint.run.__doc__ or ""
-    assert "steps: Steps. Number of denoising iterations" in doc
-    assert "Allowed: 6 to 20. Server default: 4, outside the allowed range" in doc
+    inputs = fun_inpaint.Inputs
+    assert list(inputs.__annotations__)[:3] == ["prompt", "start_image", "end_image"]
+    for function in (fun_inpaint.submit, fun_inpaint.run, fun_inpaint.submit_async):
+        params = list(inspect.signature(function).parameters.values())
+        assert params[0].kind is inspect.Parameter.POSITIONAL_ONLY
+        assert params[-1].kind is inspect.Parameter.VAR_KEYWORD
+        assert str(params[-1].annotation) == "Unpack[Inputs]"
+    run_keywords = [p.name for p in inspect.signature(fun_inpaint.run).parameters.values()]
+    assert run_keywords[1:-1] == ["timeout", "cancel_on_timeout", "on_status", "download_to",
+                                  "on_progress"]  # fmt: skip
+    assert typing.get_args(fun_inpaint.Resolution)[0] == "480x480 (1:1)"
+    assert typing.get_args(fun_inpaint.NumberOfFrames) == (81, 141)
+    source = inspect.getsource(fun_inpaint)
+    # The parameters' documentation appears once, in Inputs, not in each function.
+    assert source.count("Number of denoising iterations") == 2  # Inputs + the schema's text
+    assert 'steps: int\n    """Steps. Number of denoising iterations' in source
+    assert "Allowed: 6 to 20. Server default: 4, outside the allowed range" in " ".join(
+        source.split()
+    )
+    assert source.count("Literal[") == 2  # the two aliases, nowhere else
 
 
 def test_a_default_outside_its_own_bounds_is_documented_not_declared() -> None:

@@ -6,9 +6,10 @@ Templates receive schema text only as data, and emit it only through the ``py`` 
 
 from __future__ import annotations
 
+import ast
 import keyword
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
@@ -87,7 +88,11 @@ def render_model(
     types: Mapping[str, str],
     type_imports: Mapping[str, frozenset[str]],
 ) -> tuple[str, list[str]]:
-    """The wrapper module's source, and notes for the person generating (dropped options)."""
+    """The wrapper module's source, and notes for the person generating (dropped options).
+
+    The inputs are written once, as the documented ``Inputs`` TypedDict that ``submit``, ``run``
+    and their async twins take as ``**inputs``; each enum is a named ``Literal`` alias.
+    """
     names = {f.name for f in model.fields}
     client = "client" if "client" not in names else "client_"
     while client in names:
@@ -99,19 +104,23 @@ def render_model(
         for option in RUN_OPTIONS
         if option in names
     ]
+    aliases = _Aliases(taken=names | _MODULE_NAMES | {client})
     fields = [
-        {"name": identifier(f.name), "key": f.key, "type": types[f.key], "required": f.required}
+        {
+            "name": identifier(f.name),
+            "type": aliases.named(f.name, types[f.key], f.title or f.name),
+            "required": f.required,
+            "doc": _attribute_doc(f"{field_summary(f)} Wire key: ``{f.key}``."),
+        }
         for f in model.fields
     ]
-    field_docs = [(f.name, field_summary(f)) for f in model.fields]
     quoted = f"``{model.model_id}``"
-    not_given = (
-        "Keywords left ``NOT_GIVEN`` are not sent: the server's default applies. Invalid input "
-        "raises ``InputValidationError`` (every problem at once) and nothing is sent."
+    inputs_note = textwrap.wrap(
+        "The inputs are keywords, described once in :class:`Inputs`. One left out is not sent: the "
+        "server's default applies. Invalid input raises ``InputValidationError`` (every problem "
+        "at once) and nothing is sent.",
+        width=_WIDTH,
     )
-    wrapped_note = textwrap.wrap(not_given, width=_WIDTH)
-    client_doc = [(client, "The client to send with.")]
-    async_client_doc = [(client, "The async client to send with.")]
     option_docs = [(option, RUN_OPTIONS[option]) for option in run_options]
     context = {
         "header": header,
@@ -121,6 +130,13 @@ def render_model(
         "input_module": identifier(input_module),
         "uses_input_module": any("_input." in text for text in types.values()),
         "model_id": model.model_id,
+        "exports": sorted(
+            ["MODEL", "MODEL_ID", "SCHEMA", "Input", "Inputs", *aliases.names, *_FUNCTIONS],
+            key=lambda name: (0 if name.isupper() else 1 if name[0].isupper() else 2, name),
+        ),  # isort's order (constants, classes, functions), as ruff wants __all__
+        "aliases": aliases.entries,
+        "any_required": any(f.required for f in model.fields),
+        "inputs_doc": _class_doc(model),
         "schema": model.raw,
         "output_schema": (
             None
@@ -131,27 +147,99 @@ def render_model(
         "fields": fields,
         "run_options": run_options,
         "submit_doc": _function_doc(
-            [f"Validate and submit one {quoted} job; return its handle at once.", *wrapped_note],
-            client_doc + field_docs,
+            [f"Validate and submit one {quoted} job; return its handle at once.", *inputs_note],
+            [(client, "The client to send with.")],
             "The RequestHandle: ``status()``, ``wait()``, ``cancel()``, ``result()``.",
         ),
         "run_doc": _function_doc(
-            [f"Validate, submit and wait for one {quoted} job.", *wrapped_note],
-            client_doc + field_docs + option_docs,
+            [f"Validate, submit and wait for one {quoted} job.", *inputs_note],
+            [(client, "The client to send with."), *option_docs],
             "The finished job's result (raises JobFailedError / JobCancelledError otherwise).",
         ),
         "submit_async_doc": _function_doc(
-            [f"Validate and submit one {quoted} job; return its handle at once.", *wrapped_note],
-            async_client_doc + field_docs,
+            [f"Validate and submit one {quoted} job; return its handle at once.", *inputs_note],
+            [(client, "The async client to send with.")],
             "The AsyncRequestHandle: ``status()``, ``wait()``, ``cancel()``, ``result()``.",
         ),
         "run_async_doc": _function_doc(
-            [f"Validate, submit and wait for one {quoted} job.", *wrapped_note],
-            async_client_doc + field_docs + option_docs,
+            [f"Validate, submit and wait for one {quoted} job.", *inputs_note],
+            [(client, "The async client to send with."), *option_docs],
             "The finished job's result (raises JobFailedError / JobCancelledError otherwise).",
         ),
     }
     return str(_environment().get_template("model.py.j2").render(context)), notes
+
+
+_FUNCTIONS = ("run", "run_async", "submit", "submit_async")
+# Names the wrapper module defines or imports: an enum alias never takes one of them.
+_MODULE_NAMES = frozenset(
+    {
+        "MODEL", "MODEL_ID", "SCHEMA", "Input", "Inputs", "run", "run_async", "submit",
+        "submit_async", "Any", "Final", "Literal", "TypeAlias", "Mapping", "Required",
+        "TypedDict", "Unpack", "AsyncClient", "AsyncRequestHandle", "AsyncResult", "Client",
+        "RequestHandle", "SyncResult", "ProgressCallback", "StatusCallback", "TypedModel", "os",
+        "annotations", "_input",
+    }
+)  # fmt: skip
+
+
+class _Aliases:
+    """Named ``Literal`` aliases for the enums in field types (``Resolution = Literal[...]``)."""
+
+    def __init__(self, taken: Iterable[str]) -> None:
+        self.taken = set(taken)
+        self.names: list[str] = []
+        self.entries: list[dict[str, str]] = []
+
+    def named(self, field_name: str, type_text: str, title: str) -> str:
+        """``type_text`` with each ``Literal[...]`` in it replaced by a new alias's name."""
+        tree = ast.parse(type_text, mode="eval")
+        base = "".join(part.capitalize() for part in field_name.split("_") if part) or "Choice"
+        aliases = self
+
+        class _Swap(ast.NodeTransformer):
+            def visit_Subscript(self, node: ast.Subscript) -> ast.expr:
+                if isinstance(node.value, ast.Name) and node.value.id == "Literal":
+                    name = aliases._fresh(base)
+                    aliases.entries.append(
+                        {
+                            "name": name,
+                            "type": ast.unparse(node),
+                            "doc": f"The choices of ``{field_name}`` ({title}).",
+                        }
+                    )
+                    return ast.Name(id=name, ctx=ast.Load())
+                self.generic_visit(node)
+                return node
+
+        return ast.unparse(_Swap().visit(tree))
+
+    def _fresh(self, base: str) -> str:
+        name, number = base, 1
+        while name in self.taken or not name.isidentifier() or keyword.iskeyword(name):
+            number += 1
+            name = f"{base}{number}"
+        self.taken.add(name)
+        self.names.append(name)
+        return name
+
+
+def _attribute_doc(text: str) -> str:
+    """A field's docstring in the class body, wrapped (continuation lines indented)."""
+    lines = textwrap.wrap(text, width=_WIDTH - 4, break_long_words=False, break_on_hyphens=False)
+    if len(lines) <= 1:
+        return text
+    return "\n    ".join([*lines, ""])
+
+
+def _class_doc(model: ModelSchema) -> str:
+    lines = [
+        f"The inputs of ``{model.model_id}``, by readable name.",
+        "",
+        "    Leave an input out and it is not sent: the server's default applies.",
+        "    ",
+    ]
+    return "\n".join(lines)
 
 
 def _module_doc(model: ModelSchema) -> str:
@@ -166,8 +254,9 @@ def _module_doc(model: ModelSchema) -> str:
     if model.description:
         lines += [*textwrap.wrap(" ".join(model.description.split()), width=_WIDTH), ""]
     lines += [
-        "``Input`` is the pydantic model of its inputs (readable names, wire keys as aliases);",
-        "``SCHEMA`` the published schema it was generated from.",
+        "``Inputs`` lists and documents the inputs once; ``submit``, ``run`` and their async",
+        "twins take them as keywords. ``Input`` is the pydantic model of the same inputs (readable",
+        "names, wire keys as aliases); ``SCHEMA`` the published schema it was generated from.",
         "",
     ]
     return "\n".join(lines)
