@@ -157,13 +157,18 @@ def _typed_call(module: Any, model: ModelSchema, inputs: dict[str, Any]) -> tupl
     """Source text of a typed ``submit`` call with the example, and the imports it needs."""
     import typing
 
-    hints = typing.get_type_hints(module.submit)
+    hints = typing.get_type_hints(module.Inputs)  # what submit(**inputs) takes, typed once
     imports: set[str] = set()
     args = []
     for name, value in inputs.items():
         hint = hints[name]
-        inner = typing.get_args(typing.get_args(hint)[0]) if typing.get_args(hint) else ()
-        element = inner[0] if inner else None
+        lists = [
+            typing.get_args(member)
+            for member in (typing.get_args(hint) if typing.get_origin(hint) is not list else ())
+            or (hint,)
+            if typing.get_origin(member) is list
+        ]
+        element = lists[0][0] if lists and lists[0] else None
         if isinstance(element, type) and hasattr(element, "model_fields"):
             alias = f"{element.__name__}_{abs(hash(element.__module__))}"
             imports.add(f"from {element.__module__} import {element.__name__} as {alias}")
@@ -246,7 +251,8 @@ def _typed_site(folder: Path, registry: Registry, media: MediaFiles, tmp_path: P
             )
             for f in model.fields:
                 if f.media_array:
-                    assert f"{f.name}: list[str] | NotGiven" in hints, (model_id, f.name)
+                    spelled = (f"{f.name}: list[str]\n", f"{f.name}: Required[list[str]]\n")
+                    assert any(t in hints + "\n" for t in spelled), (model_id, f.name)
         user = tmp_path / "user_code.py"
         user.write_text(
             "\n".join(sorted(imports) + lines)

@@ -124,6 +124,23 @@ def test_golden_output_imports_and_types_what_the_schema_says(importable: Path) 
         index.load("acme/nope")
 
 
+def test_schema_data_beside_the_module_is_checked_when_loaded(importable: Path) -> None:
+    """The wrapper loads its schema from the JSON file beside it; a missing file, or one
+    written for another model, is a SchemaError naming the file, never a KeyError."""
+    from runcomfy_client.typed import TypedModel
+
+    shutil.copytree(GOLDEN_EXPECTED / GOLDEN_PACKAGE, importable / GOLDEN_PACKAGE)
+    module = importlib.import_module(f"{GOLDEN_PACKAGE}.acme.text_to_image")
+    assert module.SCHEMA["properties"]["1_prompt"]["title"] == "Prompt"
+    package = f"{GOLDEN_PACKAGE}.acme"
+    with pytest.raises(SchemaError, match="not 'acme/other'"):
+        TypedModel.from_data("acme/other", module.Input, package=package,
+                             data="_text_to_image_schema.json")  # fmt: skip
+    with pytest.raises(SchemaError, match=r"_missing_schema\.json"):
+        TypedModel.from_data("acme/text-to-image", module.Input, package=package,
+                             data="_missing_schema.json")  # fmt: skip
+
+
 # -- the project's own generated/ -----------------------------------------------------------
 
 
@@ -154,7 +171,9 @@ def test_seed_wrappers_show_their_inputs_once() -> None:
     assert typing.get_args(fun_inpaint.NumberOfFrames) == (81, 141)
     source = inspect.getsource(fun_inpaint)
     # The parameters' documentation appears once, in Inputs, not in each function.
-    assert source.count("Number of denoising iterations") == 2  # Inputs + the schema's text
+    assert source.count("Number of denoising iterations") == 1  # Inputs; the schema is data
+    assert "SCHEMA: Final[Mapping[str, Any]] = MODEL.raw_schema" in source
+    assert fun_inpaint.SCHEMA["properties"]["96_steps"]["minimum"] == 6
     assert 'steps: int\n    """Steps. Number of denoising iterations' in source
     assert "Allowed: 6 to 20. Server default: 4, outside the allowed range" in " ".join(
         source.split()
@@ -305,6 +324,7 @@ def test_unchanged_models_are_not_regenerated(tmp_path: Path) -> None:
     third = generate(schemas, out, "pkg")
     assert sorted(third.written) == [
         "pkg/studio/upscale/_image_upscale_input.py",
+        "pkg/studio/upscale/_image_upscale_schema.json",
         "pkg/studio/upscale/image_upscale.py",
     ]
 
@@ -321,16 +341,21 @@ def test_hand_edits_and_stale_files_are_caught_by_check_and_fixed_by_generate(
     generate(schemas, out, "pkg")
     wrapper = out / "pkg/studio/upscale/image_upscale.py"
     wrapper.write_text(wrapper.read_text() + "\nHAND_EDIT = 1\n")
+    data = out / "pkg/studio/upscale/_image_upscale_schema.json"
+    data.write_text(data.read_text().replace("Picture to enlarge.", "HAND EDIT"))
     (schemas / "studio/gone.json").unlink()
 
     report = generate(schemas, out, "pkg", check=True)
     assert "pkg/studio/upscale/image_upscale.py" in report.out_of_date
+    assert "pkg/studio/upscale/_image_upscale_schema.json" in report.out_of_date
     assert "pkg/studio/gone.py" in report.out_of_date
+    assert "pkg/studio/_gone_schema.json" in report.out_of_date
     assert "HAND_EDIT" in wrapper.read_text()  # check writes nothing
 
     fixed = generate(schemas, out, "pkg")
-    assert "HAND_EDIT" not in wrapper.read_text()
+    assert "HAND_EDIT" not in wrapper.read_text() and "HAND EDIT" not in data.read_text()
     assert "pkg/studio/gone.py" in fixed.removed and not (out / "pkg/studio/gone.py").exists()
+    assert not (out / "pkg/studio/_gone_schema.json").exists()
     assert generate(schemas, out, "pkg", check=True).out_of_date == []
 
 

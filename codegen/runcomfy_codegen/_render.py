@@ -14,7 +14,7 @@ from functools import cache
 from typing import Any
 
 from runcomfy_client._docs import field_summary
-from runcomfy_client._registry import DEFAULT_OUTPUT_SCHEMA, ModelSchema
+from runcomfy_client._registry import ModelSchema
 
 from ._literals import docstring, py_literal
 
@@ -85,6 +85,7 @@ def render_model(
     *,
     header: str,
     input_module: str,
+    data_file: str,
     types: Mapping[str, str],
     type_imports: Mapping[str, frozenset[str]],
 ) -> tuple[str, list[str]]:
@@ -137,12 +138,7 @@ def render_model(
         "aliases": aliases.entries,
         "any_required": any(f.required for f in model.fields),
         "inputs_doc": _class_doc(model),
-        "schema": model.raw,
-        "output_schema": (
-            None
-            if dict(model.output_schema) == dict(DEFAULT_OUTPUT_SCHEMA)
-            else model.output_schema
-        ),
+        "data_file": data_file,
         "client": client,
         "fields": fields,
         "run_options": run_options,
@@ -256,7 +252,8 @@ def _module_doc(model: ModelSchema) -> str:
     lines += [
         "``Inputs`` lists and documents the inputs once; ``submit``, ``run`` and their async",
         "twins take them as keywords. ``Input`` is the pydantic model of the same inputs (readable",
-        "names, wire keys as aliases); ``SCHEMA`` the published schema it was generated from.",
+        "names, wire keys as aliases); ``SCHEMA`` the published schema, loaded from the JSON file",
+        "beside this module.",
         "",
     ]
     return "\n".join(lines)

@@ -10,13 +10,16 @@ pydantic.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Mapping
+from importlib import resources
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 from ._download import ProgressCallback
+from ._errors import SchemaError
 from ._not_given import NOT_GIVEN, NotGiven
 from ._registry import ModelSchema, model_from_schema
 from ._waiting import StatusCallback
@@ -104,6 +107,33 @@ class TypedModel(Generic[_I]):
         self._schema: ModelSchema | None = None
         self._lock = threading.Lock()
         input_class.runcomfy_model = self
+
+    @classmethod
+    def from_data(
+        cls, model_id: str, input_class: type[_I], *, package: str | None, data: str
+    ) -> TypedModel[_I]:
+        """The model whose schemas codegen wrote as JSON (``data``) beside its module.
+
+        A file that is missing, not JSON, or written for another model raises ``SchemaError``.
+        """
+        where = f"{package}/{data}"
+        try:
+            if package is None:
+                raise FileNotFoundError("a generated module must be imported from its package")
+            record = json.loads(resources.files(package).joinpath(data).read_text("utf-8"))
+        except (OSError, ValueError) as exc:
+            raise SchemaError(f"cannot read the generated schema data: {exc}", file=where) from exc
+        if not isinstance(record, dict) or record.get("model_id") != model_id:
+            raise SchemaError(f"the schema data is not {model_id!r}'s", file=where)
+        schema, output = record.get("input_schema"), record.get("output_schema")
+        if not isinstance(schema, dict) or not isinstance(output, (dict, type(None))):
+            raise SchemaError("the schema data has no input_schema object", file=where)
+        return cls(model_id, schema, input_class, output_schema=output)
+
+    @property
+    def raw_schema(self) -> Mapping[str, Any]:
+        """The input schema as published (what the wrappers were generated from)."""
+        return self._raw
 
     def __repr__(self) -> str:
         return f"TypedModel({self.model_id!r})"
