@@ -329,6 +329,7 @@ def test_make_generate_re_renders_only_the_changed_model(
     report = generate(folder, out, "catalog_models")
     assert report.written == [
         "catalog_models/acme/gamma/_text_to_image_input.py",
+        "catalog_models/acme/gamma/_text_to_image_schema.json",
         "catalog_models/acme/gamma/text_to_image.py",
     ]
     module = (out / "catalog_models" / "acme" / "gamma" / "text_to_image.py").read_text()
