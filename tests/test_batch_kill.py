@@ -133,7 +133,7 @@ def test_ctrl_c_stops_the_batch_and_the_same_command_resumes_it(tmp_path: Path) 
     # Slow submits: the Ctrl-C lands while POSTs are on the wire. Their answers are still
     # recorded, so the resume has nothing uncertain and submits nothing twice.
     slow = ["slow:submit=1"]
-    with Emulator(workers=2, job_seconds=0.3, render=False, faults=slow, slow_seconds=1.5) as emu:
+    with Emulator(workers=2, job_seconds=0.02, render=False, faults=slow, slow_seconds=1.5) as emu:
         image = emu.upload(png_bytes(), "frame.png")
         path = tmp_path / "jobs.jsonl"
         path.write_text(

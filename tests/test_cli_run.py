@@ -241,7 +241,7 @@ def test_deadline_while_running_exits_6_with_the_id(images: tuple[Path, Path]) -
     with Emulator(workers=1, job_seconds=0, render=False) as slow:
         slow.hold("running")  # the job starts and stays running until the deadline
         image = slow.upload(png_bytes(), "still.png")
-        args = ["run", FUSIONX, "--prompt", "p", "--image", image, "--timeout", "0.5", "--json"]
+        args = ["run", FUSIONX, "--prompt", "p", "--image", image, "--timeout", "1", "--json"]
         result = run(args, env_for(slow))
     assert result.exit_code == 6, result.stderr
     record = json.loads(result.stdout)
