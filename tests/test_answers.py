@@ -33,7 +33,7 @@ _seed = iter(range(50_000, 99_999))
 
 @pytest.fixture(scope="module")
 def emu() -> Iterator[Emulator]:
-    with Emulator(workers=1, job_seconds=0.3, render=False, retry_after=0.01) as emulator:
+    with Emulator(workers=1, job_seconds=0.02, render=False, retry_after=0.01) as emulator:
         yield emulator
 
 
@@ -41,6 +41,7 @@ def emu() -> Iterator[Emulator]:
 def client(emu: Emulator) -> Iterator[Client]:
     emu.set_faults([])
     emu.set_answers([])
+    emu.release()
     with Client(base_url=emu.base_url, api_key=emu.api_key, polling=POLL, retry=RETRY) as c:
         yield c
     emu.set_faults([])
@@ -60,6 +61,7 @@ def test_other_spellings_and_null_error_fields(client: Client, emu: Emulator, ur
     emu.set_answers(["succeeded", "canceled", "null_errors"])
     http = client._http
     headers = {"Authorization": f"Bearer {emu.api_key}"}
+    emu.hold("running")  # the one worker keeps the first job: the second stays queued
     running = client.submit(INPAINT, inputs(url))
     queued = client.submit(INPAINT, inputs(url))
     # What the wire says: the other dialect.
@@ -67,6 +69,7 @@ def test_other_spellings_and_null_error_fields(client: Client, emu: Emulator, ur
     assert raw.json()["outcome"] == "canceled"
     assert raw.json()["error_code"] is None
     assert queued.status().status == "cancelled"
+    emu.release()
     result = running.wait()
     assert result.status == "completed"
     assert result.raw["status"] == "succeeded"
@@ -77,6 +80,7 @@ def test_cancellation_requested_is_followed_to_its_end(
     client: Client, emu: Emulator, url: str
 ) -> None:
     emu.set_answers(["cancellation_requested"])
+    emu.hold("running")  # held until the cancel request ends it
     running = client.submit(INPAINT, inputs(url))
     queued = client.submit(INPAINT, inputs(url))
     assert queued.cancel().cancelled  # accepted, then followed until it read cancelled

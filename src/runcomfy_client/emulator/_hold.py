@@ -35,9 +35,19 @@ class Holds:
     def held(self) -> list[str]:
         return [stage for stage in STAGES if not self._open[stage].is_set()]
 
-    async def pass_(self, stage: str) -> None:
-        """Return once ``stage`` is not held (at once when it is not)."""
-        await self._open[stage].wait()
+    async def pass_(self, stage: str, or_when: asyncio.Event | None = None) -> None:
+        """Return once ``stage`` is not held (at once when it is not), or once ``or_when`` is
+        set: a cancel requested for a held running job ends it, as on the real service."""
+        gate = self._open[stage]
+        if gate.is_set() or or_when is None:
+            await gate.wait()
+            return
+        waits = [asyncio.ensure_future(gate.wait()), asyncio.ensure_future(or_when.wait())]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
 
 
 def _checked(stages: Iterable[str]) -> list[str]:

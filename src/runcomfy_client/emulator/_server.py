@@ -110,6 +110,7 @@ class Job:
     output_key: str = "video"
     cancel_requested: bool = False
     cost: float | None = None
+    cancel_asked: asyncio.Event = field(default_factory=asyncio.Event)  # ends a held running job
 
 
 class _DroppedError(Exception):
@@ -244,6 +245,7 @@ class EmulatorState:
         if job.status not in ("in_queue", "in_progress"):
             return "not_cancellable"
         job.cancel_requested = True
+        job.cancel_asked.set()
         if job.status == "in_queue":
 
             def finish() -> None:
@@ -277,7 +279,7 @@ class EmulatorState:
                 left = self.config.job_seconds - (time.time() - job.started_at)
                 if left > 0:
                     await asyncio.sleep(left)
-                await self.holds.pass_("running")
+                await self.holds.pass_("running", or_when=job.cancel_asked)
                 if job.cancel_requested:
                     job.status = "cancelled"
                 else:
