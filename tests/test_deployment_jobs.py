@@ -177,7 +177,13 @@ def emu() -> Iterator[Emulator]:
 
 
 def _client(emu: Emulator) -> Client:
-    return Client(api_key=KEY, base_url=emu.base_url, serverless_base_url=emu.base_url)
+    from runcomfy_client import PollingPolicy, PollingSettings
+
+    # The emulator's jobs take hundredths of a second: poll at that pace, not RunComfy's 3 s.
+    fast = PollingPolicy(PollingSettings.with_interval(0.05), learn=False)
+    return Client(
+        api_key=KEY, base_url=emu.base_url, serverless_base_url=emu.base_url, polling=fast
+    )
 
 
 def _jobs(emu: Emulator) -> dict[str, Any]:
@@ -689,3 +695,62 @@ def test_a_batch_runs_on_a_derived_deployment_schema(emu: Emulator, tmp_path: Pa
     again = cli(emu, args, schemas)  # resumed from the journal: nothing submitted again
     assert again.exit_code == 0 and json.loads(again.stdout)["counts"] == {"downloaded": 3}
     assert _jobs(emu)["submissions"] == submitted
+
+
+def test_webhooks_from_client_submits_converge_with_polling_by_the_client() -> None:
+    """Jobs submitted with webhook=; duplicated, reordered and dropped deliveries; the jobs
+    whose final event never came are polled with client.status: one final state per job."""
+    import threading
+
+    from runcomfy_client.webhooks import PendingJob, Reconciler, WebhookEvent, WebhookInbox, serve
+
+    finals: list[WebhookEvent] = []
+    inbox = WebhookInbox(on_final=finals.append)
+    server = serve(inbox)
+    hook = f"http://127.0.0.1:{server.server_address[1]}/runcomfy"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    faults = ["webhook_duplicate=0.3", "webhook_reorder=0.3", "webhook_drop=0.5"]
+    try:
+        with (
+            Emulator(
+                deployments=[T2I], job_seconds=0.01, workers=4, faults=faults, seed=5, api_key=KEY
+            ) as emu,
+            _client(emu) as client,
+        ):
+            jobs = client.deployment(emu.deployments["lighthouse"])
+            handles = [
+                jobs.submit(
+                    overrides={"3": {"inputs": {"seed": i}}},
+                    webhook=hook,
+                    webhook_intermediate_status=True,
+                )
+                for i in range(12)
+            ]
+            for handle in handles:
+                inbox.track(handle.request_id, deployment_id=jobs.deployment_id)
+            for handle in handles:
+                assert handle.wait(timeout=60).status == "completed"
+
+            def settled() -> bool:
+                stats = _jobs(emu)
+                delivered = stats["webhook_delivered"] + stats["webhook_failed"]
+                expected = (
+                    stats["webhook_events"] - stats["webhook_dropped"] + stats["webhook_duplicated"]
+                )
+                return stats["webhook_events"] == 3 * len(handles) and delivered == expected
+
+            wait_for(settled, timeout=60)  # a ceiling for a loaded machine, not a wait
+
+            def poll(job: PendingJob) -> Any:
+                model_id = f"deployments/{job.deployment_id}"
+                return client.status(job.request_id, model_id=model_id).raw
+
+            Reconciler(inbox, poll, after=0).run_once()
+            stats = _jobs(emu)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert stats["webhook_dropped"] and stats["webhook_duplicated"]
+    assert sorted(e.request_id for e in finals) == sorted(h.request_id for h in handles)
+    assert all(e.status == "completed" for e in finals) and inbox.pending() == []
+    assert {e.source for e in finals} == {"webhook", "poll"}  # some by each way
