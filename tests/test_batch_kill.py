@@ -72,6 +72,8 @@ def check_files(emulator: Emulator, out: Path, journal_rows: list[dict[str, Any]
     """Every file under a final name is a whole output; stray temp files are all '.part'."""
     by_name = {row["name"]: row for row in journal_rows}
     for folder in out.iterdir():
+        if folder.name == ".runcomfy-batch.lock":  # the folder's claim (one journal per folder)
+            continue
         row = by_name[folder.name]
         for path in folder.iterdir():
             if path.name.startswith("."):

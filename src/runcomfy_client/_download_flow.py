@@ -22,6 +22,7 @@ every rule. So the rules below hold on every path:
 
 from __future__ import annotations
 
+import errno
 import http.client
 import os
 import re
@@ -110,12 +111,17 @@ def temp_for(path: Path) -> Path:
     return path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part")
 
 
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
 def _transient(exc: BaseException) -> bool:
     """A failure of the network or of the server's framing: worth another attempt."""
     import httpx
 
     if isinstance(exc, (http.client.InvalidURL, httpx.InvalidURL)):
         return False
+    if isinstance(exc, OSError) and exc.errno in _DISK_FULL:
+        return False  # our own disk, not the network: another attempt meets it again
     return isinstance(exc, (OSError, http.client.HTTPException, httpx.TransportError))
 
 
@@ -542,6 +548,10 @@ class Transfer:
     def _reason(self, exc: BaseException) -> tuple[str, float | None, bool]:
         if isinstance(exc, RetryableError):
             return exc.reason, exc.retry_after, exc.restart
+        if isinstance(exc, OSError) and exc.errno in _DISK_FULL:
+            raise DownloadError(
+                f"{self.label}: the disk is full ({exc.strerror or exc})", url=self.first.shown
+            ) from exc  # chained: a batch stops on it (every other line would meet it too)
         if not _transient(exc):
             raise DownloadError(
                 f"{self.label}: {type(exc).__name__}: {_shown(exc, self)}", url=self.first.shown

@@ -51,6 +51,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BatchInputError",
+    "BatchStorageError",
     "ConfigurationError",
     "DeadlineExceededError",
     "DownloadError",
@@ -433,6 +434,20 @@ class BatchInputError(RunComfyError, ValueError):
         count = len({p.line for p in self.problems})
         noun = "line is" if count == 1 else "lines are"
         super().__init__(f"{count} {noun} invalid; nothing was submitted:\n" + "\n".join(lines))
+
+
+class BatchStorageError(ConfigurationError):
+    """A batch's journal or output folder cannot be used: damaged, another program's or another
+    batch's, in use by another run, or a write failed (a full disk). Nothing more is submitted.
+
+    ``unrecorded`` maps line numbers to the request ids of jobs that were created but could not
+    be written to the journal (the message names them; a resume reports those lines as
+    uncertain and does not submit them again).
+    """
+
+    def __init__(self, message: str, *, unrecorded: Mapping[int, str] | None = None) -> None:
+        self.unrecorded = unrecorded if unrecorded is not None else {}
+        super().__init__(message)
 
 
 class WebhookError(RunComfyError, ValueError):

@@ -7,21 +7,32 @@ becomes ``uncertain`` and is not submitted again unless the caller asks.
 
 WAL mode with ``synchronous=NORMAL``: a commit survives the process being killed (SIGKILL), which
 is the failure this guards against, at a fraction of the cost of a full sync per write. One
-process at a time: the journal is locked while a batch runs.
+process at a time: the journal is locked while a batch runs, and with its output folder it
+claims that folder too (:mod:`runcomfy_client._out_folder`).
+
+A journal that cannot be trusted is never written to: a file that is not SQLite or is damaged,
+an SQLite database of another program (its ``application_id`` or tables), or a journal of the
+batch writing to another folder is refused with :class:`BatchStorageError`. So is a write that
+fails (a full disk): the line keeps its last committed state, so a resume submits nothing twice,
+and a request id that could not be recorded is kept in :attr:`Journal.unrecorded` and named in
+the error.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from ._errors import ConfigurationError
+from ._errors import BatchStorageError
+from ._out_folder import FolderClaim
 
 if TYPE_CHECKING:
     import sqlite3
@@ -59,6 +70,10 @@ CREATE TABLE IF NOT EXISTS lines (
     cost        REAL                  -- USD, as the API reported it for the finished job
 );
 """
+_META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+_APPLICATION_ID = 0x52436A6C  # "RCjl": this file is a runcomfy-client batch journal
+_REQUIRED = {"line", "name", "model_id", "digest", "state", "request_id", "files", "error"}
+_SQLITE_HEADER = b"SQLite format 3\x00"
 _COLUMNS = "line, name, model_id, digest, state, request_id, files, error, resubmitted, cost"
 
 
@@ -79,10 +94,19 @@ class JournalRow:
 class Journal:
     """The journal file of one batch. Use as a context manager: it holds the lock."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, folder: str | os.PathLike[str] | None = None
+    ) -> None:
         self.path = Path(path)
+        self.folder = Path(folder) if folder is not None else None
+        """The batch's output folder: claimed while open, and the journal's only folder."""
+        self.unrecorded: dict[int, str] = {}
+        """Request ids of jobs created that a failed write could not record, by line."""
+        self.failure: BatchStorageError | None = None
+        """The first write that failed: no submit should be sent once it is set."""
         self._db: sqlite3.Connection | None = None
         self._lock_fd: int | None = None
+        self._claim: FolderClaim | None = None
 
     def __repr__(self) -> str:
         return f"Journal({str(self.path)!r})"
@@ -90,20 +114,92 @@ class Journal:
     # -- opening ----------------------------------------------------------------------------
 
     def open(self) -> Journal:
-        if str(self.path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._lock()
         import sqlite3  # only when a batch runs: the CLI's other verbs do not pay for it
 
-        db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.executescript(_SCHEMA)
-        columns = {row[1] for row in db.execute("PRAGMA table_info(lines)")}
-        if "cost" not in columns:  # a journal written before costs were recorded
-            db.execute("ALTER TABLE lines ADD COLUMN cost REAL")
-        self._db = db
+        try:
+            if str(self.path) != ":memory:":
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._check_header()
+                self._lock()
+            if self.folder is not None:
+                self._claim = FolderClaim(self.folder, self.path).acquire()
+            self._db = self._connect()
+            if self.folder is not None:
+                self._bind(self.folder)
+        except BaseException as exc:
+            self.close()
+            if isinstance(exc, (sqlite3.Error, OSError)):
+                raise self._failure(exc, "opened") from None
+            raise
         return self
+
+    def _check_header(self) -> None:
+        """A file that is not SQLite at all is someone else's: never let SQLite touch it."""
+        try:
+            with open(self.path, "rb") as stream:
+                head = stream.read(len(_SQLITE_HEADER))
+        except FileNotFoundError:
+            return
+        if head and head != _SQLITE_HEADER:
+            raise BatchStorageError(
+                f"the journal {self.path} is not a batch journal (not an SQLite database); "
+                "it was not changed and nothing was submitted. Give another --journal"
+            )
+
+    def _connect(self) -> sqlite3.Connection:
+        import sqlite3
+
+        db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        try:
+            # Read before anything is written: a damaged or foreign file is left as it was.
+            damage = db.execute("PRAGMA quick_check").fetchall()
+            if damage != [("ok",)]:
+                shown = "; ".join(str(r[0]) for r in damage[:3])
+                raise sqlite3.DatabaseError(f"database disk image is malformed ({shown})")
+            self._refuse_foreign(db)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SCHEMA + _META)
+            db.execute(f"PRAGMA application_id = {_APPLICATION_ID}")
+            columns = {row[1] for row in db.execute("PRAGMA table_info(lines)")}
+            if "cost" not in columns:  # a journal written before costs were recorded
+                db.execute("ALTER TABLE lines ADD COLUMN cost REAL")
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _refuse_foreign(self, db: sqlite3.Connection) -> None:
+        """Another program's database: its ``application_id``, or tables that are not ours."""
+        app = db.execute("PRAGMA application_id").fetchone()[0]
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        ours = app == _APPLICATION_ID
+        if app == 0 and tables:  # a journal from before the id was set has only our tables
+            columns = {row[1] for row in db.execute("PRAGMA table_info(lines)")}
+            ours = tables <= {"lines", "meta"} and columns >= _REQUIRED
+        elif app == 0:
+            ours = True  # empty: a new journal
+        if not ours:
+            shown = ", ".join(sorted(tables)[:5]) or "none"
+            raise BatchStorageError(
+                f"the journal {self.path} is an SQLite database of another program (tables: "
+                f"{shown}); it was not changed and nothing was submitted. Give another --journal"
+            )
+
+    def _bind(self, folder: Path) -> None:
+        """A journal belongs to one output folder: the one its lines' files were written to."""
+        here = str(folder.resolve())
+        found = self.db.execute("SELECT value FROM meta WHERE key = 'out'").fetchone()
+        if found is None:
+            with self._writing("bind it to its output folder"), self._transaction():
+                self.db.execute("INSERT INTO meta (key, value) VALUES ('out', ?)", (here,))
+            return
+        owner = Path(found[0])
+        if owner != Path(here) and not (owner.exists() and os.path.samefile(owner, here)):
+            raise BatchStorageError(
+                f"the journal {self.path} belongs to the batch writing to {owner}, not {folder}; "
+                f"nothing was submitted. Give --out {owner}, or another --journal"
+            )
 
     def _lock(self) -> None:
         # Two processes on one journal could both submit a pending line: refuse the second.
@@ -117,7 +213,7 @@ class Journal:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             os.close(fd)
-            raise ConfigurationError(
+            raise BatchStorageError(
                 f"the journal {self.path} is in use by another batch; wait for it to finish"
             ) from None
         self._lock_fd = fd
@@ -126,6 +222,9 @@ class Journal:
         if self._db is not None:
             self._db.close()
             self._db = None
+        if self._claim is not None:
+            self._claim.release()
+            self._claim = None
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # closing releases the lock
             self._lock_fd = None
@@ -165,7 +264,7 @@ class Journal:
     def add(self, lines: Sequence[tuple[int, str, str, str, str]]) -> None:
         """Add lines ``(line, name, model_id, digest, state)`` not in the journal yet."""
         now = time.time()
-        with self._transaction():
+        with self._writing("record the batch's lines"), self._transaction():
             self.db.executemany(
                 "INSERT OR IGNORE INTO lines (line, name, model_id, digest, state, updated) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
@@ -183,13 +282,14 @@ class Journal:
             columns.append(f"{column} = ?")
             values.append(json.dumps(list(value)) if column == "files" else value)
         values.append(line)
-        with self._transaction():
+        request_id = fields.get("request_id")
+        with self._writing(f"record line {line} as {state}", line, request_id), self._transaction():
             self.db.execute(f"UPDATE lines SET {', '.join(columns)} WHERE line = ?", values)  # noqa: S608
 
     def begin_submit(self, line: int, *, resubmit: bool = False) -> None:
         """Mark the line ``submitting``: committed before the POST goes out."""
         bump = ", resubmitted = resubmitted + 1" if resubmit else ""
-        with self._transaction():
+        with self._writing(f"mark line {line} before its submit"), self._transaction():
             self.db.execute(
                 f"UPDATE lines SET state = 'submitting', error = NULL, updated = ?{bump} "  # noqa: S608
                 "WHERE line = ?",
@@ -198,7 +298,7 @@ class Journal:
 
     def mark_interrupted_submits(self) -> list[int]:
         """Lines left in ``submitting`` by a crash become ``uncertain``; returns their numbers."""
-        with self._transaction():
+        with self._writing("mark interrupted submits"), self._transaction():
             found = [
                 r[0] for r in self.db.execute("SELECT line FROM lines WHERE state = 'submitting'")
             ]
@@ -211,6 +311,52 @@ class Journal:
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self.db)
+
+    @contextmanager
+    def _writing(
+        self, what: str, line: int | None = None, request_id: str | None = None
+    ) -> Iterator[None]:
+        """A failed write becomes BatchStorageError; a request id it carried is kept."""
+        import sqlite3
+
+        try:
+            yield
+        except (sqlite3.Error, OSError) as exc:
+            if line is not None and request_id:
+                self.unrecorded[line] = request_id
+            failure = self._failure(exc, f"written (to {what})")
+            self.failure = self.failure or failure
+            raise failure from None
+
+    def _failure(self, exc: BaseException, doing: str) -> BatchStorageError:
+        """What went wrong with the journal's file, what is safe, and what to do."""
+        text = str(exc) or type(exc).__name__
+        full = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        if full or "disk is full" in text or "database or disk is full" in text:
+            said = f"the disk is full: the journal {self.path} could not be {doing}"
+            advice = "free some space and run the same command again"
+        elif "malformed" in text or "not a database" in text or "corrupt" in text:
+            said = f"the journal {self.path} is damaged ({text}) and could not be {doing}"
+            advice = (
+                "it cannot say which lines were paid for, so nothing more is submitted; "
+                "restore it from a backup, or move it aside and give another --out"
+            )
+        elif isinstance(exc, BatchStorageError):
+            return exc
+        else:
+            said = f"the journal {self.path} could not be {doing} ({text})"
+            advice = "fix that and run the same command again"
+        lost = ""
+        if self.unrecorded:
+            ids = ", ".join(f"line {n}: {rid}" for n, rid in sorted(self.unrecorded.items()))
+            lost = (
+                f"; these jobs were created but not recorded ({ids}): a resume reports their "
+                "lines as uncertain and does not submit them again"
+            )
+        return BatchStorageError(
+            f"{said}; {advice}. Every line keeps its last recorded state{lost}",
+            unrecorded=self.unrecorded,
+        )
 
 
 class _Transaction:
@@ -226,7 +372,18 @@ class _Transaction:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        if exc_type is None:
+            try:
+                self.db.execute("COMMIT")
+                return
+            except BaseException:
+                self._rollback()  # a commit that failed (a full disk) leaves nothing half done
+                raise
+        self._rollback()
+
+    def _rollback(self) -> None:
+        if self.db.in_transaction:
+            self.db.execute("ROLLBACK")
 
 
 def _row(r: Sequence[Any]) -> JournalRow:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import os
 import re
@@ -73,7 +74,7 @@ _NOT_CREATED = (e.RateLimitError, e.APIConnectionError, e.APITimeoutError)
 _REFUSED = (e.BadRequestError, e.NotFoundError, e.InputValidationError, e.UploadError)
 # Errors that stop the whole batch: every other line would meet them too. (A spent balance
 # only stops new submits: the jobs in flight are paid for and run to their end.)
-_FATAL = (e.AuthenticationError, e.PermissionDeniedError)
+_FATAL = (e.AuthenticationError, e.PermissionDeniedError, e.BatchStorageError)
 _STOP_GRACE = 5.0  # seconds a stopped batch waits for a submit already on the wire
 _SUBMIT_ROUNDS = 8  # submits refused as rate-limited/unavailable, per line, before giving up
 
@@ -358,6 +359,7 @@ class Batch:
 
     def _prepare(self, journal: Journal) -> None:
         known = {row.line: row for row in journal.rows()}
+        _refuse_renumbered(self.lines, known, journal)
         changed = [
             line.line
             for line in self.lines
@@ -411,7 +413,7 @@ class Batch:
         the jobs in flight are then stopped (their lines keep their state for the next run) and
         the journal is released at once, not whenever the generator is garbage-collected.
         """
-        journal = Journal(self.journal_path).open()
+        journal = Journal(self.journal_path, folder=self.out_dir).open()
         results: asyncio.Queue[LineResult | BaseException] = asyncio.Queue()
         turns = asyncio.Condition()
         client.response_listeners.append(self.limit.on_response)
@@ -452,7 +454,7 @@ class Batch:
         """
         from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
-        journal = Journal(self.journal_path).open()
+        journal = Journal(self.journal_path, folder=self.out_dir).open()
         turns = threading.Condition()
         stop = threading.Event()
         client.response_listeners.append(self.limit.on_response)
@@ -504,6 +506,43 @@ _MOVES: dict[LineState, frozenset[LineState]] = {
 
 class _StoppedError(Exception):
     """The batch is stopping: a line's pause ends here (its journal state stays as it is)."""
+
+
+def _refuse_renumbered(
+    lines: Sequence[BatchLine], known: dict[int, JournalRow], journal: Journal
+) -> None:
+    """The journal keys lines by number: a line found under another number than the journal
+    has it (a line inserted or removed above it, blank lines included) would be run as a new
+    line, and the job of the line now at its old number re-attached to the wrong inputs."""
+    by_name = {row.name: row for row in known.values()}
+    moved = [
+        (line, by_name[line.name])
+        for line in lines
+        if line.name in by_name and by_name[line.name].line != line.line
+    ]
+    if moved:
+        shown = "; ".join(
+            f"line {line.line} ({line.name!r}) was line {row.line}" for line, row in moved[:5]
+        )
+        more = f" and {len(moved) - 5} more" if len(moved) > 5 else ""
+        raise e.BatchStorageError(
+            f"the batch file's lines were renumbered since the journal {journal.path} was "
+            f"written: {shown}{more}. Nothing was submitted; the journal keeps every job's "
+            "request id. Restore the file's order (blank lines count), or start over with a "
+            "new --journal and --out"
+        )
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is a write refused for lack of space."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return False
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 class _LineWork:
@@ -709,7 +748,14 @@ class _LineWork:
                 routes = routes_for(self.core, line.model_id)  # a deployment's job: its own
                 result = yield from lc.result_or_raise(self.core, request_id, None, routes)
             paths = yield from lc.download(self.core, result, folder, overwrite=True)
-        except (e.DownloadError, e.TransportError, e.APIError, e.JobError) as exc:
+        except (e.DownloadError, e.TransportError, e.APIError, e.JobError, OSError) as exc:
+            if _disk_full(exc):  # every other line would meet it too: stop, keep the job
+                raise e.BatchStorageError(
+                    f"the disk is full: line {line.line}'s outputs (job {request_id}) could not "
+                    f"be written to {folder}; free some space and run the same command again: "
+                    "finished jobs are downloaded then, nothing is submitted twice",
+                    unrecorded=self.journal.unrecorded,
+                ) from None
             return self._stays(line, "completed", str(exc))
         names = [str(p.relative_to(folder.resolve())) for p in paths]
         self.move(line.line, "downloaded", files=names, error=None)
@@ -722,6 +768,8 @@ class _LineWork:
         cap) its estimate fits beside what is spent and in flight; it is then held."""
         if self.batch.stop_reason is not None:
             return False
+        if self.journal.failure is not None:  # it could not record this job's id: none sent
+            raise self.journal.failure
         budget = self.batch.budget
         if budget is None:
             return True

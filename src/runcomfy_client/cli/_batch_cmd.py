@@ -174,6 +174,8 @@ def batch_command(
     batch.on_state = counts.update
     try:
         asyncio.run(_run(ctx, batch, upload_to, allow_any_file, mode, counts))
+    except e.BatchStorageError as exc:
+        raise _with_every_unrecorded(exc) from None
     except KeyboardInterrupt:
         click.echo(
             f"interrupted: the journal {batch.journal_path} knows every line's state; "
@@ -255,6 +257,21 @@ def _start_progress(mode: str, total: int) -> tuple[Progress | None, TaskID | No
     )
     progress.start()
     return progress, progress.add_task("batch", total=total, counts="")
+
+
+def _with_every_unrecorded(exc: e.BatchStorageError) -> e.BatchStorageError:
+    """The error, naming also the jobs whose ids failed to be recorded after it was raised
+    (submits on the wire when the batch stopped): no paid job's id is lost."""
+    said = str(exc)
+    late = {n: rid for n, rid in exc.unrecorded.items() if rid not in said}
+    if not late:
+        return exc
+    ids = ", ".join(f"line {n}: {rid}" for n, rid in sorted(late.items()))
+    return e.BatchStorageError(
+        f"{said}. These jobs were created too but not recorded ({ids}): a resume reports "
+        "their lines as uncertain and does not submit them again",
+        unrecorded=exc.unrecorded,
+    )
 
 
 def _numbers(lines: Sequence[int]) -> str:
