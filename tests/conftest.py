@@ -105,6 +105,13 @@ def png_bytes(
     return buffer.getvalue()
 
 
+def idle(emulator: Any) -> None:
+    """Release every held job and wait until none is queued or running: a test that counts
+    queue positions starts from an empty queue, whatever earlier tests left behind."""
+    emulator.release()
+    wait_for(lambda: not {"in_queue", "in_progress"} & set(emulator.stats()["states"]), timeout=30)
+
+
 def wait_for(predicate: Any, timeout: float = 10.0, step: float = 0.02) -> Any:
     """Poll ``predicate`` until it returns something truthy (test helper, not product code)."""
     import time

@@ -31,7 +31,7 @@ from runcomfy_client import (
 )
 from runcomfy_client.emulator import Emulator
 
-from .conftest import INPAINT, png_bytes, wait_for
+from .conftest import INPAINT, idle, png_bytes, wait_for
 
 FAST_POLL = PollingPolicy(PollingSettings.with_interval(0.02), learn=False)
 FAST_RETRY = RetryPolicy(max_retries=6, backoff_base=0.01, backoff_max=0.05, retry_after_max=0.05)
@@ -48,7 +48,7 @@ def emu() -> Iterator[Emulator]:
 @pytest.fixture
 def client(emu: Emulator) -> Iterator[Client]:
     emu.set_faults([])
-    emu.release()
+    idle(emu)
     with Client(
         base_url=emu.base_url, api_key=emu.api_key, polling=FAST_POLL, retry=FAST_RETRY
     ) as c:

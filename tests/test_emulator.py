@@ -14,7 +14,7 @@ import pytest
 
 from runcomfy_client.emulator import Emulator, parse_fault
 
-from .conftest import FUSIONX, INPAINT, png_bytes, wait_for
+from .conftest import FUSIONX, INPAINT, idle, png_bytes, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def emu() -> Iterator[Emulator]:
 @pytest.fixture
 def http(emu: Emulator) -> Iterator[httpx.Client]:
     emu.set_faults([])
-    emu.release()
+    idle(emu)
     with httpx.Client(
         base_url=emu.base_url, headers={"Authorization": f"Bearer {emu.api_key}"}, timeout=10
     ) as client:
