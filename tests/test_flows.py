@@ -32,6 +32,7 @@ from runcomfy_client import (
     SubmissionUncertainError,
 )
 from runcomfy_client import _lifecycle as lc
+from runcomfy_client import _protocol as p
 from runcomfy_client._flow import Exchange, Report, Sleep
 
 from .conftest import INPAINT
@@ -488,3 +489,14 @@ def test_a_flow_only_asks_for_io_and_reads_the_clock_it_is_given() -> None:
         "GET result",
     ]
     assert done.urls == [OUT] and clock.now > 0
+
+
+def test_an_exchange_effect_never_shows_the_api_key() -> None:
+    """A flow's effects turn up in tracebacks with locals, debuggers and logs: the request an
+    Exchange carries holds the Authorization header, which its repr must not show."""
+    clock = VirtualClock()
+    client = scripted(Script(clock, lambda kind, request, now: ok({})))
+    exchange = client._exchange(p.submit_call(INPAINT, {"prompt": "x"}))
+    assert exchange.headers["Authorization"].endswith("sk-test-key-0123456789")
+    assert "sk-test-key" not in repr(exchange)
+    assert "sk-test-key" not in str(exchange)

@@ -21,7 +21,7 @@ send(core, call)`` (``_lifecycle``) to get an answer through the same retries an
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ class Exchange:
 
     call: Call
     url: str
-    headers: Mapping[str, str]
+    headers: Mapping[str, str] = field(repr=False)  # carries the API key: never shown
     timeout: httpx.Timeout
     budget: float | None = None  # seconds the whole exchange may take: its read is cut then
 
