@@ -500,3 +500,30 @@ def test_an_exchange_effect_never_shows_the_api_key() -> None:
     assert exchange.headers["Authorization"].endswith("sk-test-key-0123456789")
     assert "sk-test-key" not in repr(exchange)
     assert "sk-test-key" not in str(exchange)
+
+
+def _garbled(status: int = 200) -> httpx.Response:
+    """An answer whose Content-Encoding lies (a broken proxy): httpx cannot decode its body."""
+    body = httpx.ByteStream(b'{"request_id": "r1"}')
+    return httpx.Response(status, stream=body, headers={"Content-Encoding": "gzip"})
+
+
+def test_a_submit_answered_with_an_undecodable_body_is_uncertain_not_resent(door: Door) -> None:
+    """The server answered, so the job may exist: the project's error, sent once."""
+    clock = VirtualClock()
+    script = job(clock, [], submit=lambda r, now: _garbled())
+    client = door.client(script)
+    with pytest.raises(SubmissionUncertainError):
+        door.do(client.submit(INPAINT, GOOD))
+    assert script.count("submit") == 1
+
+
+def test_a_status_answered_with_an_undecodable_body_is_retried(door: Door) -> None:
+    """A paid job is not abandoned to a garbled answer: like an unreadable one, asked again."""
+    clock = VirtualClock()
+    answers = iter([_garbled, lambda: _garbled(502)])
+    queued = ok({"request_id": "r1", "status": "in_queue"})
+    script = job(clock, [], status=lambda r, now: next(answers, lambda: queued)())
+    client = door.client(script)
+    assert isinstance(door.do(client.status("r1")), Queued)
+    assert script.count("status") == 3

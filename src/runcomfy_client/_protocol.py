@@ -622,6 +622,16 @@ def _after_exception(
             f"{call.name} could not be sent: the request was refused before sending "
             f"({type(exc).__name__}; its text is not shown, as it may quote a header)"
         )
+    if isinstance(exc, httpx.DecodingError):
+        # An answer came (its Content-Encoding could not be undone): a submit's job may exist;
+        # any other call is asked again, as for an unreadable answer.
+        if call.is_submit:
+            return _uncertain(call, f"its answer could not be decoded ({type(exc).__name__})")
+        unreadable = e.ResponseDecodeError(
+            f"{call.name} answered a body that could not be decoded: {exc}",
+            request_id=call.request_id,
+        )
+        return _transient(call, attempts, unreadable, "an undecodable answer")
     if not isinstance(exc, httpx.TransportError):
         return exc
     never_sent = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
