@@ -527,3 +527,17 @@ def test_a_status_answered_with_an_undecodable_body_is_retried(door: Door) -> No
     client = door.client(script)
     assert isinstance(door.do(client.status("r1")), Queued)
     assert script.count("status") == 3
+
+
+def test_ctrl_c_while_run_waits_names_the_job_left_running() -> None:
+    """A KeyboardInterrupt during run() after the submit carries the paid job's id (a note),
+    so the caller can re-attach instead of paying again."""
+    clock = VirtualClock()
+
+    def interrupted(request: httpx.Request, now: float) -> Any:
+        raise KeyboardInterrupt
+
+    client = scripted(job(clock, [], status=interrupted))
+    with pytest.raises(KeyboardInterrupt) as caught:
+        client.run(INPAINT, GOOD)
+    assert any("job r1" in note and "attach" in note for note in caught.value.__notes__)

@@ -337,20 +337,35 @@ def run_submitted(
 
     deadline = core._deadline(timeout)
     handle = yield from submitting
-    done = yield from wait(
-        core,
-        handle.request_id,
-        timeout=core._left(deadline),
-        cancel_on_timeout=cancel_on_timeout,
-        model_id=handle.model_id,
-        routes=routes_for(core, handle.model_id),
-    )
-    if download_to is None:
-        return done
-    files = yield from download(
-        core, done, download_to, on_progress=on_progress, timeout=core._left(deadline)
-    )
+    try:
+        done = yield from wait(
+            core,
+            handle.request_id,
+            timeout=core._left(deadline),
+            cancel_on_timeout=cancel_on_timeout,
+            model_id=handle.model_id,
+            routes=routes_for(core, handle.model_id),
+        )
+        if download_to is None:
+            return done
+        files = yield from download(
+            core, done, download_to, on_progress=on_progress, timeout=core._left(deadline)
+        )
+    except GeneratorExit:  # the flow is being closed: nobody will read a note
+        raise
+    except BaseException as exc:  # Ctrl-C, a task's cancel: the paid job's id goes with it
+        if not isinstance(exc, Exception):
+            _note_job(exc, handle.request_id)
+        raise
     return with_files(done, files)
+
+
+def _note_job(exc: BaseException, request_id: str) -> None:
+    """Say on ``exc`` (a stop that is not the job's own error) which job was left running."""
+    from ._errors import reattach_hint
+
+    note = f"job {request_id} was submitted and is left running; {reattach_hint(request_id)}"
+    setattr(exc, "__notes__", [*getattr(exc, "__notes__", []), note])  # noqa: B010 - 3.10 too
 
 
 def download(
