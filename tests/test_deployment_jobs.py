@@ -515,8 +515,9 @@ def cli(emu: Emulator, args: list[str], schemas: Path | None = None) -> Any:
 
 @pytest.fixture(scope="module")
 def slow_emu() -> Iterator[Emulator]:
-    """Jobs that run for a minute unless cancelled: nothing here waits for them to end."""
-    with Emulator(deployments=[T2I], job_seconds=60, api_key=KEY, workers=1) as emulator:
+    """Jobs held running until cancelled: the test decides, not a job's length."""
+    with Emulator(deployments=[T2I], job_seconds=0.05, api_key=KEY, workers=1) as emulator:
+        emulator.hold("running")
         yield emulator
 
 
