@@ -21,6 +21,7 @@ TOUR = "A short tour"
 # Files the README links to, and where they appear in the site.
 LINKED = {
     "CHANGELOG.md": "changelog.md",
+    "ARCHITECTURE.md": "architecture.md",
     "LICENSE": "license.md",
     "bench/results.md": "bench/results.md",
     "bench/soak-results.md": "bench/soak-results.md",

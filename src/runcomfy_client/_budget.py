@@ -16,15 +16,9 @@ from typing import Protocol
 
 import httpx
 
-__all__ = ["bounded", "clip", "clip_timeout", "cut", "cut_when_due", "socket_of"]
+from ._retry import clip
 
-
-def clip(value: float | None, left: float | None) -> float | None:
-    """A timeout no longer than the ``left`` seconds (None: no limit)."""
-    if left is None:
-        return value
-    left = max(left, 0.001)  # 0 would mean "no timeout" to some layers
-    return left if value is None else min(value, left)
+__all__ = ["bounded", "clip_timeout", "cut", "cut_when_due", "socket_of"]
 
 
 def clip_timeout(timeout: httpx.Timeout, left: float | None) -> httpx.Timeout:

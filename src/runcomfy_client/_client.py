@@ -21,7 +21,7 @@ import httpx
 
 from . import _lifecycle as lc
 from . import _protocol as p
-from ._core import ClientCore, HandleData, Inputs
+from ._core import ClientCore, Inputs
 from ._deployment_jobs import DeploymentRequest, DeploymentTarget, find_target, routes_for
 from ._deployment_jobs import submit as submit_to_deployment
 from ._deployments import AsyncDeployments, Deployments
@@ -32,7 +32,7 @@ from ._model_info import ModelInfo
 from ._registry import ModelSchema
 from ._remote_catalog import CatalogPager, CatalogQuery, categories_call, parse_categories
 from ._retry import Deadline
-from ._types import CancelOutcome, JobStatus, Result
+from ._types import CancelOutcome, HandleData, JobStatus, Result
 from ._waiting import StatusCallback
 
 if TYPE_CHECKING:  # annotations only: typing.Unpack is 3.11+

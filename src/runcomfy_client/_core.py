@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeAlias, TypeVar
 from urllib.parse import urlsplit
@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # only for annotations: validation and uploads load when firs
     from ._validation import LocalFile, Validator
     from .uploaders import Uploader
 
-__all__ = ["ClientCore", "HandleData", "Inputs", "ResponseListener", "RetryListener"]
+__all__ = ["ClientCore", "Inputs", "ResponseListener", "RetryListener"]
 
 # The client's own HTTP client: httpx.Client for Client, httpx.AsyncClient for AsyncClient.
 HttpT = TypeVar("HttpT", httpx.Client, httpx.AsyncClient)
@@ -55,45 +55,6 @@ class _InputModel(Protocol):
 
 # What the lifecycle accepts as inputs: a mapping, or a generated input model.
 Inputs: TypeAlias = Mapping[str, object] | _InputModel
-
-
-def model_id_of(model: str | ModelSchema) -> str:
-    return model.model_id if isinstance(model, ModelSchema) else model
-
-
-@dataclass(frozen=True)
-class HandleData:
-    """What a submit's answer says about the job (only ``request_id`` is certain)."""
-
-    request_id: str
-    model_id: str | None = None
-    status_url: str | None = None
-    result_url: str | None = None
-    cancel_url: str | None = None
-
-    @classmethod
-    def from_submit(cls, body: Mapping[str, Any], call: p.Call) -> HandleData:
-        """The job a submit created; SubmissionUncertainError when its id cannot be read."""
-        request_id = body.get("request_id")
-        if not isinstance(request_id, str) or not request_id.strip() or len(request_id) > 200:
-            from ._errors import SubmissionUncertainError
-
-            raise SubmissionUncertainError(
-                "the submit's answer carries no usable request_id",
-                model_id=call.model_id,
-                fingerprint=call.fingerprint(),
-            )
-        return cls(
-            request_id,
-            call.model_id,
-            _text(body.get("status_url")),
-            _text(body.get("result_url")),
-            _text(body.get("cancel_url")),
-        )
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) else None
 
 
 class ClientCore(Generic[HttpT]):

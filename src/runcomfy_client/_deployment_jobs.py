@@ -31,6 +31,7 @@ from ._types import (
     CancelOutcome,
     Ended,
     ErrorInfo,
+    HandleData,
     JobStatus,
     Output,
     OutputFile,
@@ -40,7 +41,7 @@ from ._types import (
 )
 
 if TYPE_CHECKING:
-    from ._core import ClientCore, HandleData, Inputs
+    from ._core import ClientCore, Inputs
     from ._errors import ConfigurationError
     from ._flow import Flow
     from ._lifecycle import JobRoutes
@@ -450,7 +451,6 @@ def submit(
 ) -> Flow[HandleData]:
     """Validate the inputs by the derived schema (local files uploaded, with an uploader),
     compile them into overrides, merge the raw ones, and submit once (never resent)."""
-    from ._core import HandleData
     from ._errors import InputValidationError
     from ._lifecycle import prepared, send
     from ._validation import Problem

@@ -36,7 +36,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
-from ._budget import clip
 from ._download_policy import (
     Address,
     DownloadPolicy,
@@ -44,6 +43,7 @@ from ._download_policy import (
     check_addresses,
     check_literal,
     check_url,
+    proxied,
 )
 from ._errors import DownloadError
 from ._flow import Close, Detach, Flow, Open, Read, Resolve, Sleep
@@ -53,6 +53,7 @@ from ._retry import (
     Deadline,
     RetryNotice,
     RetryPolicy,
+    clip,
     parse_retry_after,
 )
 from ._types import DownloadProgress
@@ -672,14 +673,10 @@ class DownloadJob:
 
     def fast(self, url: str) -> bool:
         """Whether the fast reader may fetch ``url`` (else httpx does)."""
-        from ._fast_get import proxied
-
         return self.owns_http and self.policy.fast and not proxied(url)
 
     def peer_checked(self, url: str) -> bool:
         """Whether httpx's connected peer is the host itself (no proxy, no foreign transport)."""
-        from ._fast_get import proxied
-
         return self.owns_http and not proxied(url)
 
 

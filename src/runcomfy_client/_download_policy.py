@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import SplitResult, quote, urlsplit
+from urllib.request import getproxies, proxy_bypass
 
 from ._errors import DownloadError
 from ._protocol import is_loopback
@@ -248,11 +248,6 @@ def check_literal(target: Target, policy: DownloadPolicy, *, local: bool) -> Non
     check_address(host, target, policy, local=local)
 
 
-def resolve(target: Target) -> list[Address]:
-    """Every address ``target``'s host resolves to (blocking: the system resolver)."""
-    return addresses_of(socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM))
-
-
 def addresses_of(infos: Iterable[tuple[Any, ...]]) -> list[Address]:
     """``(family, (ip, port))`` pairs from what ``getaddrinfo`` answered."""
     return [(int(info[0]), (str(info[4][0]), int(info[4][1]))) for info in infos]
@@ -267,3 +262,14 @@ def check_addresses(
     for _, (ip, _) in addresses:
         check_address(ip, target, policy, local=local)
     return list(addresses)
+
+
+def proxied(url: str) -> bool:
+    """A proxy from the environment applies to ``url`` (as httpx would read it)."""
+    proxies = getproxies()
+    if not proxies:
+        return False
+    parts = urlsplit(url)
+    if not (proxies.get(parts.scheme) or proxies.get("all")):
+        return False
+    return not proxy_bypass(parts.hostname or "")

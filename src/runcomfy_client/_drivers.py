@@ -96,9 +96,12 @@ class SyncDriver:
             assert self.http is not None
             return HttpxStream(self.http, effect.transfer)
         if isinstance(effect, f.Resolve):
-            from ._download_policy import resolve
+            import socket
 
-            return resolve(effect.target)
+            from ._download_policy import addresses_of
+
+            target = effect.target
+            return addresses_of(socket.getaddrinfo(target.host, target.port, type=_STREAM))
         if isinstance(effect, f.Offload):
             return [task() for task in effect.tasks]
         if isinstance(effect, (f.Detach, f.Shielded)):

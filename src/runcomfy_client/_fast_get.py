@@ -20,14 +20,12 @@ import ssl
 import threading
 from collections.abc import Iterator
 from functools import lru_cache
-from urllib.parse import urlsplit
-from urllib.request import getproxies, proxy_bypass
 
 from ._budget import cut, cut_when_due
 from ._download_flow import Transfer
 from ._download_policy import Address, Target
 
-__all__ = ["FastStream", "proxied"]
+__all__ = ["FastStream"]
 
 BUFFER_BYTES = 1 << 20
 
@@ -37,17 +35,6 @@ def _tls_context() -> ssl.SSLContext:
     import httpx
 
     return httpx.create_ssl_context()
-
-
-def proxied(url: str) -> bool:
-    """A proxy from the environment applies to ``url`` (as httpx would read it)."""
-    proxies = getproxies()
-    if not proxies:
-        return False
-    parts = urlsplit(url)
-    if not (proxies.get(parts.scheme) or proxies.get("all")):
-        return False
-    return not proxy_bypass(parts.hostname or "")
 
 
 def _connect(addresses: list[Address], timeout: float | None) -> socket.socket:

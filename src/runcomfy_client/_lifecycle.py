@@ -34,9 +34,9 @@ from . import _protocol as p
 from ._download_flow import ProgressCallback, save
 from ._errors import DeadlineExceededError
 from ._flow import Flow, Offload, Report, Sleep
-from ._registry import ModelSchema
+from ._registry import ModelSchema, model_id_of
 from ._retry import Deadline
-from ._types import CancelOutcome, Ended, JobStatus, Result, parse_status
+from ._types import CancelOutcome, Ended, HandleData, JobStatus, Result, parse_status
 from ._waiting import (
     Waiter,
     ended_without_result,
@@ -49,7 +49,7 @@ from ._waiting import (
 if TYPE_CHECKING:  # annotations only: typing.Unpack is 3.11+
     from typing_extensions import Unpack
 
-    from ._core import ClientCore, HandleData, Inputs
+    from ._core import ClientCore, Inputs
 
 __all__ = [
     "CANCEL_FOLLOW",
@@ -144,7 +144,6 @@ def submit(core: ClientCore[Any], model: str | ModelSchema, inputs: Inputs) -> F
     its inputs compiled into the workflow's overrides (``_deployment_jobs``).
     """
     from . import _deployment_jobs as dj
-    from ._core import HandleData, model_id_of
 
     target = dj.target_for(core, model)
     if target is not None:

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["Attempts", "Deadline", "RetryNotice", "RetryPolicy", "parse_retry_after"]
+__all__ = ["Attempts", "Deadline", "RetryNotice", "RetryPolicy", "clip", "parse_retry_after"]
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _JITTER = random.Random()  # noqa: S311 - jitter, not crypto
@@ -178,3 +178,11 @@ class Attempts:
 
     def advance(self) -> None:
         self.attempt += 1
+
+
+def clip(value: float | None, left: float | None) -> float | None:
+    """A timeout no longer than the ``left`` seconds (None: no limit)."""
+    if left is None:
+        return value
+    left = max(left, 0.001)  # 0 would mean "no timeout" to some layers
+    return left if value is None else min(value, left)

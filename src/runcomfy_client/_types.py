@@ -8,7 +8,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from ._protocol import Call
 
 __all__ = [
     "CancelOutcome",
@@ -18,6 +21,7 @@ __all__ = [
     "Ended",
     "ErrorInfo",
     "Failed",
+    "HandleData",
     "InProgress",
     "JobState",
     "JobStatus",
@@ -457,3 +461,38 @@ class DownloadProgress:
     received: int
     total: int | None
     done: bool = False
+
+
+@dataclass(frozen=True)
+class HandleData:
+    """What a submit's answer says about the job (only ``request_id`` is certain)."""
+
+    request_id: str
+    model_id: str | None = None
+    status_url: str | None = None
+    result_url: str | None = None
+    cancel_url: str | None = None
+
+    @classmethod
+    def from_submit(cls, body: Mapping[str, Any], call: Call) -> HandleData:
+        """The job a submit created; SubmissionUncertainError when its id cannot be read."""
+        request_id = body.get("request_id")
+        if not isinstance(request_id, str) or not request_id.strip() or len(request_id) > 200:
+            from ._errors import SubmissionUncertainError
+
+            raise SubmissionUncertainError(
+                "the submit's answer carries no usable request_id",
+                model_id=call.model_id,
+                fingerprint=call.fingerprint(),
+            )
+        return cls(
+            request_id,
+            call.model_id,
+            _text_or_none(body.get("status_url")),
+            _text_or_none(body.get("result_url")),
+            _text_or_none(body.get("cancel_url")),
+        )
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None

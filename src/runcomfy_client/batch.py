@@ -43,7 +43,7 @@ from . import _errors as e
 from . import _flow as f
 from . import _lifecycle as lc
 from ._client import AsyncClient, Client
-from ._core import ClientCore, HandleData
+from ._core import ClientCore
 from ._deployment_jobs import routes_for
 from ._errors import BatchInputError
 from ._flow import Effect, Flow, Shielded, Sleep
@@ -52,7 +52,7 @@ from ._pricing import CostUnknownError, Estimate, estimate
 from ._protocol import payload_fingerprint
 from ._registry import ModelSchema, Registry
 from ._throttle import AdaptiveLimit
-from ._types import ErrorInfo, Result, job_document
+from ._types import ErrorInfo, HandleData, Result, job_document
 
 __all__ = [
     "Batch",
