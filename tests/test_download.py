@@ -704,7 +704,8 @@ def test_a_trickling_body_is_bounded_by_the_deadline(
     # Today the timeout was per read: one byte every 20 ms kept a download alive for ever.
     server.routes["/v.mp4"] = lambda r: trickle(head(200, {"Content-Length": 10_000}) + b"x")
     started = time.monotonic()
-    with pytest.raises(DownloadError, match=r"deadline \(0.3 s\) passed after \d+ of 10,000"):
+    # Under load the deadline may pass before the headers are read (then no total is known).
+    with pytest.raises(DownloadError, match=r"deadline \(0.3 s\) passed after \d+( of 10,000)? b"):
         fetch(mode, server.url("/v.mp4"), tmp_path, timeout=0.3)
     assert time.monotonic() - started < 5  # the budget, not the server, ended it
     assert no_partials(tmp_path)
