@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -373,7 +374,7 @@ def test_unusable_schemas_are_reported_and_skipped(
 
 
 def test_prune_spares_derived_schemas_other_folders_and_the_bundle(
-    emu: Emulator, tmp_path: Path
+    emu: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder, elsewhere = tmp_path / "s", tmp_path / "other"
     assert cli_run(emu, "schema", "sync", "--all", "--schemas", str(folder)).exit_code == 0
@@ -400,10 +401,15 @@ def test_prune_spares_derived_schemas_other_folders_and_the_bundle(
     assert "removed  acme/gone: no longer published (deleted)" in env_result.stdout
     assert not stale.exists() and derived.is_file()
     assert (elsewhere / "acme" / "gone.json").is_file()
-    bundled = cli_run(
-        emu, "schema", "sync", "--all", "--prune", "--schemas", str(SEED.parent.parent)
-    )
+    # The bundled folder is a scratch copy here: if the guard ever failed, the test would prune
+    # the copy, never the checkout's schemas/.
+    bundle = tmp_path / "bundle"
+    shutil.copytree(SEED.parent.parent, bundle)
+    before = sorted(bundle.rglob("*"))
+    monkeypatch.setattr("runcomfy_client._sync.bundled_schema_dir", lambda: bundle)
+    bundled = cli_run(emu, "schema", "sync", "--all", "--prune", "--schemas", str(bundle))
     assert bundled.exit_code != 0 and "bundled schema folder" in bundled.output
+    assert sorted(bundle.rglob("*")) == before
 
 
 def test_an_interrupted_write_leaves_the_old_file_whole(
