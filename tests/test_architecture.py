@@ -31,7 +31,7 @@ LAYERS: dict[str, set[str]] = {
         "_protocol", "_waiting", "_polling", "_remote_catalog", "_download_policy",
     },
     "flows": {"_flow", "_lifecycle", "_download_flow", "_deployments", "_deployment_jobs"},
-    "drivers": {"_drivers", "_budget", "_download", "_fast_get"},
+    "drivers": {"_drivers", "_budget", "_download", "_fast_get", "_tls"},
     "doors": {
         "_core", "_client", "batch", "_journal", "_out_folder", "typed", "webhooks", "uploaders",
         "_sync", "pytest_plugin", "__init__",

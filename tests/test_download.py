@@ -856,19 +856,17 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Hosti
 
 
 @pytest.fixture
-def trust(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Trust a certificate file the way httpx does (SSL_CERT_FILE), for both readers."""
-    from runcomfy_client import _fast_get
+def trust(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Trust a certificate file the way httpx does (SSL_CERT_FILE), for both readers: the
+    shared TLS context follows the variable (no cache to clear)."""
 
     def trust_file(path: str | None) -> None:
         if path is None:
             monkeypatch.delenv("SSL_CERT_FILE", raising=False)
         else:
             monkeypatch.setenv("SSL_CERT_FILE", path)
-        _fast_get._tls_context.cache_clear()
 
-    yield trust_file
-    _fast_get._tls_context.cache_clear()
+    return trust_file
 
 
 def test_https_downloads_on_every_reader(

@@ -32,6 +32,7 @@ from ._model_info import ModelInfo
 from ._registry import ModelSchema
 from ._remote_catalog import CatalogPager, CatalogQuery, categories_call, parse_categories
 from ._retry import Deadline
+from ._tls import shared_context
 from ._types import CancelOutcome, HandleData, JobStatus, Result
 from ._waiting import StatusCallback
 
@@ -247,7 +248,7 @@ class Client(ClientCore[httpx.Client]):
     """
 
     def _new_http(self) -> httpx.Client:
-        return httpx.Client(timeout=self._settings.timeout)
+        return httpx.Client(timeout=self._settings.timeout, verify=shared_context())
 
     def _sleep(self, seconds: float) -> None:
         time.sleep(seconds)
@@ -458,7 +459,7 @@ class AsyncClient(ClientCore[httpx.AsyncClient]):
     """Asynchronous client: the same methods as :class:`Client`, awaited."""
 
     def _new_http(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(timeout=self._settings.timeout)
+        return httpx.AsyncClient(timeout=self._settings.timeout, verify=shared_context())
 
     async def _sleep(self, seconds: float) -> None:
         import asyncio

@@ -16,25 +16,17 @@ from __future__ import annotations
 
 import http.client
 import socket
-import ssl
 import threading
 from collections.abc import Iterator
-from functools import lru_cache
 
 from ._budget import cut, cut_when_due
 from ._download_flow import Transfer
 from ._download_policy import Address, Target
+from ._tls import shared_context
 
 __all__ = ["FastStream"]
 
 BUFFER_BYTES = 1 << 20
-
-
-@lru_cache(maxsize=1)
-def _tls_context() -> ssl.SSLContext:
-    import httpx
-
-    return httpx.create_ssl_context()
 
 
 def _connect(addresses: list[Address], timeout: float | None) -> socket.socket:
@@ -67,7 +59,7 @@ class _PinnedConnection(http.client.HTTPConnection):
         sock = _connect(self._addresses, self._connect_timeout)
         if self._tls:
             try:
-                sock = _tls_context().wrap_socket(sock, server_hostname=self.host)
+                sock = shared_context().wrap_socket(sock, server_hostname=self.host)
             except BaseException:
                 sock.close()
                 raise
