@@ -24,7 +24,7 @@ from ._budget import clip_timeout
 from ._deployments import serverless_base_url as resolve_serverless_base_url
 from ._download import plan_targets
 from ._download_flow import DownloadJob, ProgressCallback
-from ._download_policy import DownloadPolicy
+from ._download_policy import DownloadPolicy, environment_proxies
 from ._flow import Exchange
 from ._media_inputs import LocalMedia, check_inputs_type
 from ._polling import PollingPolicy, default_policy
@@ -111,6 +111,7 @@ class ClientCore(Generic[HttpT]):
         self.retry_listeners: list[RetryListener] = []
         self._clock: Callable[[], float] = time.monotonic  # tests drive a virtual one
         self._owns_http = http_client is None
+        self._proxies = environment_proxies()  # as httpx reads them: once, when made
         self._http: HttpT = http_client if http_client is not None else self._new_http()
 
     def _new_http(self) -> HttpT:
@@ -273,6 +274,7 @@ class ClientCore(Generic[HttpT]):
             on_retry=self._download_retrying,
             request_id=result.request_id or None,
             clock=self._clock,
+            proxies=self._proxies,
         )
         targets = plan_targets(result.urls, Path(directory), overwrite=overwrite)
         return job, list(zip(result.urls, targets, strict=True))

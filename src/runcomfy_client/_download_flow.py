@@ -31,8 +31,8 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
@@ -652,6 +652,7 @@ class DownloadJob:
     on_retry: Callable[[RetryNotice], None] | None = None  # told before each retry waits
     request_id: str | None = None
     clock: Callable[[], float] = time.monotonic
+    proxies: Mapping[str, str] = field(default_factory=dict)  # the client's, from its environment
 
     def transfer(self, url: str, path: Path, label: str) -> Transfer:
         return Transfer(
@@ -673,11 +674,11 @@ class DownloadJob:
 
     def fast(self, url: str) -> bool:
         """Whether the fast reader may fetch ``url`` (else httpx does)."""
-        return self.owns_http and self.policy.fast and not proxied(url)
+        return self.owns_http and self.policy.fast and not proxied(url, self.proxies)
 
     def peer_checked(self, url: str) -> bool:
         """Whether httpx's connected peer is the host itself (no proxy, no foreign transport)."""
-        return self.owns_http and not proxied(url)
+        return self.owns_http and not proxied(url, self.proxies)
 
 
 def save(job: DownloadJob, url: str, path: Path, label: str = "") -> Flow[Path]:

@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import SplitResult, quote, urlsplit
-from urllib.request import getproxies, proxy_bypass
+from urllib.request import (  # type: ignore[attr-defined]  # typeshed omits the second
+    getproxies_environment,
+    proxy_bypass_environment,
+)
 
 from ._errors import DownloadError
 from ._protocol import is_loopback
@@ -264,12 +267,17 @@ def check_addresses(
     return list(addresses)
 
 
-def proxied(url: str) -> bool:
-    """A proxy from the environment applies to ``url`` (as httpx would read it)."""
-    proxies = getproxies()
+def environment_proxies() -> dict[str, str]:
+    """The proxies the environment names (``*_proxy`` variables), read once per client like
+    httpx reads them once when its client is made."""
+    return getproxies_environment()
+
+
+def proxied(url: str, proxies: Mapping[str, str]) -> bool:
+    """A proxy of ``proxies`` (from :func:`environment_proxies`) applies to ``url``."""
     if not proxies:
         return False
     parts = urlsplit(url)
     if not (proxies.get(parts.scheme) or proxies.get("all")):
         return False
-    return not proxy_bypass(parts.hostname or "")
+    return not proxy_bypass_environment(parts.hostname or "", dict(proxies))
