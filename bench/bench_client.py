@@ -82,7 +82,10 @@ def raw_job(http: httpx.Client, base: str, url: str, seed: int, folder: Path) ->
     ):
         time.sleep(0.01)
     video = http.get(f"{base}/v1/requests/{rid}/result", headers=headers).json()["output"]["video"]
-    (folder / f"{rid}.mp4").write_bytes(http.get(video).content)
+    # Into a folder of its own, as the client's side downloads each job into folder / str(i).
+    job_folder = folder / rid
+    job_folder.mkdir()
+    (job_folder / "video.mp4").write_bytes(http.get(video).content)
 
 
 def per_job(base: str, url: str, jobs: int) -> dict[str, float]:

@@ -20,6 +20,7 @@ import ipaddress
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import SplitResult, quote, urlsplit
 from urllib.request import (  # type: ignore[attr-defined]  # typeshed omits the second
@@ -174,12 +175,42 @@ def check_url(url: str, policy: DownloadPolicy, *, local: bool) -> Target:
     return Target(url, shown, scheme, host, port or default_port, scheme == "http")
 
 
-def _valid_host(host: str) -> bool:
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@lru_cache(maxsize=512)
+def _parsed(text: str) -> IPAddress | None:
+    """``text`` as an IP address (a zone ``%eth0`` dropped), else None. Cached: every file of
+    every job checks the same few addresses, and parsing one is most of a check's cost."""
     try:
-        ipaddress.ip_address(host.split("%", 1)[0])
-        return True
+        return ipaddress.ip_address(text.split("%", 1)[0])
     except ValueError:
-        pass
+        return None
+
+
+@lru_cache(maxsize=512)
+def _standing(address: IPAddress) -> tuple[bool, bool, bool]:
+    """(loopback, never fetchable (unspecified, multicast), global) for ``address``, whose
+    properties ipaddress computes again on every read."""
+    address = _unwrapped(address)
+    never = address.is_unspecified or address.is_multicast
+    return address.is_loopback, never, address.is_global
+
+
+def _unwrapped(address: IPAddress) -> IPAddress:
+    """::ffff:a.b.c.d is an IPv4 address in disguise; so are the 6to4 and Teredo forms."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is not None:
+            return embedded
+        if address.teredo is not None:
+            return address.teredo[1]
+    return address
+
+
+def _valid_host(host: str) -> bool:
+    if _parsed(host) is not None:
+        return True
     try:
         name = host.encode("idna").decode("ascii")
     except UnicodeError:
@@ -203,34 +234,28 @@ def _kind(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
 
 def check_address(ip: str, target: Target, policy: DownloadPolicy, *, local: bool) -> None:
     """DownloadError unless ``target`` may be fetched from ``ip``."""
-    try:
-        address = ipaddress.ip_address(ip.split("%", 1)[0])
-    except ValueError:
+    parsed = _parsed(ip)
+    if parsed is None:
         raise DownloadError(
             f"{target.shown}: {target.host} resolved to {ip!r}, not an IP address", url=target.shown
-        ) from None
-    if isinstance(address, ipaddress.IPv6Address):
-        # ::ffff:a.b.c.d is an IPv4 address in disguise; so are 6to4 and Teredo forms.
-        embedded = address.ipv4_mapped or address.sixtofour
-        if embedded is not None:
-            address = embedded
-        elif address.teredo is not None:
-            address = address.teredo[1]
+        )
+    loopback, never, is_global = _standing(parsed)
     if target.loopback_only:
-        if address.is_loopback:
+        if loopback:
             return
         raise DownloadError(
-            f"{target.shown}: {target.host} resolves to {address}, not loopback; plain http "
-            "is allowed only to loopback",
+            f"{target.shown}: {target.host} resolves to {_unwrapped(parsed)}, not loopback; "
+            "plain http is allowed only to loopback",
             url=target.shown,
         )
-    if address.is_unspecified or address.is_multicast:
+    if never:
         allowed = False
-    elif address.is_global or (local and address.is_loopback):
+    elif is_global or (local and loopback):
         allowed = True
     else:
         allowed = policy.allow_private
     if not allowed:
+        address = _unwrapped(parsed)
         raise DownloadError(
             f"{target.shown}: {target.host} resolves to {address}, a {_kind(address)} address; "
             "refused (outputs come from public hosts; pass allow_private=True, or "
@@ -242,9 +267,7 @@ def check_address(ip: str, target: Target, policy: DownloadPolicy, *, local: boo
 def check_literal(target: Target, policy: DownloadPolicy, *, local: bool) -> None:
     """Check ``target`` without a lookup: an IP address in the URL, or a loopback name."""
     host = target.host.split("%", 1)[0]
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
+    if _parsed(host) is None:
         if is_loopback(host):
             check_address("127.0.0.1", target, policy, local=local)
         return

@@ -27,6 +27,7 @@ import os
 import ssl
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -60,6 +61,7 @@ TOP_UP = (
 )
 
 
+@lru_cache(maxsize=256)  # asked for every request and every file; ipaddress parses slowly
 def is_loopback(host: str) -> bool:
     host = host.strip("[]").lower()
     if host in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
