@@ -72,6 +72,14 @@ def import_time(runs: int = 25) -> list[Row]:
     # What a program pays before its first call: the client class, not just the package name
     # (which would load lazily and flatter the figure). Fresh processes, alternating sides,
     # medians: start-up times on a shared machine wander by a third.
+    # As installed: pip compiles a package's bytecode when it installs it (httpx's is), while
+    # an editable checkout whose sources changed, under PYTHONDONTWRITEBYTECODE, would compile
+    # every module again in every process and measure the compiler, not the import.
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(ROOT / "src")],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     ours_times, httpx_times = [], []
     for _ in range(runs):
         ours_times.append(_import_seconds("from runcomfy_client import Client"))

@@ -16,8 +16,6 @@ from ._client import (
     RequestHandle,
     SyncResult,
 )
-from ._dialect import LintWarning
-from ._download_policy import RUNCOMFY_OUTPUT_HOSTS, DownloadPolicy
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -50,9 +48,6 @@ from ._errors import (
     WebhookError,
 )
 from ._not_given import NOT_GIVEN, NotGiven
-from ._polling import PollingPolicy, PollingSettings, PollObservation
-from ._polling_memory import PollingMemory
-from ._registry import Field, ModelSchema, Registry
 from ._retry import RetryPolicy
 from ._types import (
     Cancelled,
@@ -74,16 +69,40 @@ from ._types import (
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from ._dialect import LintWarning
+    from ._download_policy import RUNCOMFY_OUTPUT_HOSTS, DownloadPolicy
+    from ._polling import PollingPolicy, PollingSettings, PollObservation
+    from ._polling_memory import PollingMemory
+    from ._registry import Field, ModelSchema, Registry
     from ._validation import Problem, Validator
+
+# Loaded on first use, not on import: `from runcomfy_client import Client` stays light (the
+# validator brings jsonschema; the others are only needed once a client is made).
+_LAZY = {
+    "LintWarning": "_dialect",
+    "RUNCOMFY_OUTPUT_HOSTS": "_download_policy",
+    "DownloadPolicy": "_download_policy",
+    "PollingPolicy": "_polling",
+    "PollingSettings": "_polling",
+    "PollObservation": "_polling",
+    "PollingMemory": "_polling_memory",
+    "Field": "_registry",
+    "ModelSchema": "_registry",
+    "Registry": "_registry",
+    "Problem": "_validation",
+    "Validator": "_validation",
+}
 
 
 def __getattr__(name: str) -> Any:
-    # The validator module (and jsonschema with it) loads on first use, not on import.
-    if name in ("Problem", "Validator"):
-        from . import _validation
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
 
-        return getattr(_validation, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
 
 
 __all__ = [

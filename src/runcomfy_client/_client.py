@@ -24,20 +24,20 @@ from . import _protocol as p
 from ._core import ClientCore, Inputs
 from ._deployment_jobs import DeploymentRequest, DeploymentTarget, find_target, routes_for
 from ._deployment_jobs import submit as submit_to_deployment
-from ._deployments import AsyncDeployments, Deployments
-from ._download_flow import ProgressCallback
 from ._drivers import AsyncDriver, SyncDriver
 from ._flow import Flow, Report
-from ._model_info import ModelInfo
-from ._registry import ModelSchema
 from ._remote_catalog import CatalogPager, CatalogQuery, categories_call, parse_categories
 from ._retry import Deadline
 from ._tls import shared_context
-from ._types import CancelOutcome, HandleData, JobStatus, Result
+from ._types import CancelOutcome, HandleData, JobStatus, ProgressCallback, Result
 from ._waiting import StatusCallback
 
-if TYPE_CHECKING:  # annotations only: typing.Unpack is 3.11+
+if TYPE_CHECKING:  # annotations only (typing.Unpack is 3.11+); the rest loads when first used
     from typing_extensions import Unpack
+
+    from ._deployments import AsyncDeployments, Deployments
+    from ._model_info import ModelInfo
+    from ._registry import ModelSchema
 
 __all__ = [
     "AsyncClient",
@@ -154,6 +154,8 @@ def _catalog(core: ClientCore[Any], pager: CatalogPager) -> Flow[None]:
 
 def _info_of(model_id: str, body: Mapping[str, Any]) -> ModelInfo:
     """A one-model answer as a record (an answer without its own id is the model asked for)."""
+    from ._model_info import ModelInfo
+
     record = body if "model_id" in body else {**body, "model_id": model_id}
     return ModelInfo.from_record(record, source=f"GET /v1/models/{model_id}")
 
@@ -272,6 +274,8 @@ class Client(ClientCore[httpx.Client]):
     @cached_property
     def deployments(self) -> Deployments:
         """Your Serverless API deployments: list, get, create, update, delete, enable, disable."""
+        from ._deployments import Deployments
+
         return Deployments(self, self._driver)
 
     def close(self) -> None:
@@ -484,6 +488,8 @@ class AsyncClient(ClientCore[httpx.AsyncClient]):
     @cached_property
     def deployments(self) -> AsyncDeployments:
         """Your Serverless API deployments, awaited: the same methods as ``Client.deployments``."""
+        from ._deployments import AsyncDeployments
+
         return AsyncDeployments(self, self._driver)
 
     async def aclose(self) -> None:

@@ -21,19 +21,17 @@ import httpx
 
 from . import _protocol as p
 from ._budget import clip_timeout
-from ._deployments import serverless_base_url as resolve_serverless_base_url
-from ._download import plan_targets
-from ._download_flow import DownloadJob, ProgressCallback
-from ._download_policy import DownloadPolicy, environment_proxies
 from ._flow import Exchange
 from ._media_inputs import LocalMedia, check_inputs_type
-from ._polling import PollingPolicy, default_policy
-from ._registry import ModelSchema, Registry
 from ._retry import Attempts, Deadline, RetryNotice, RetryPolicy, parse_retry_after
 from ._types import Result
 from ._waiting import Waiter, download_refusal
 
-if TYPE_CHECKING:  # only for annotations: validation and uploads load when first used
+if TYPE_CHECKING:  # only for annotations: these load when a client is made or first used
+    from ._download_flow import DownloadJob, ProgressCallback
+    from ._download_policy import DownloadPolicy
+    from ._polling import PollingPolicy
+    from ._registry import ModelSchema, Registry
     from ._validation import LocalFile, Validator
     from .uploaders import Uploader
 
@@ -92,6 +90,11 @@ class ClientCore(Generic[HttpT]):
             outage_budget = p.outage_budget_from_env()
         if outage_budget is not None:
             retry = replace(retry or RetryPolicy(), outage_budget=outage_budget)
+        from ._deployments import serverless_base_url as resolve_serverless_base_url
+        from ._download_policy import DownloadPolicy, environment_proxies
+        from ._polling import default_policy
+        from ._registry import Registry
+
         self._settings = p.Settings.resolve(api_key, base_url, timeout, retry, submit_timeout)
         self.serverless_base_url = resolve_serverless_base_url(serverless_base_url)
         self.registry = registry if registry is not None else Registry(schema_dirs)
@@ -144,6 +147,8 @@ class ClientCore(Generic[HttpT]):
     def _validator_for(
         self, model: str | ModelSchema, inputs: Inputs
     ) -> tuple[Validator, Mapping[str, Any]]:
+        from ._registry import ModelSchema
+
         check_inputs_type(inputs)
         if not isinstance(model, ModelSchema) and not isinstance(inputs, Mapping):
             # A generated input class knows the schema it came from: no registry needed.
@@ -162,6 +167,8 @@ class ClientCore(Generic[HttpT]):
         self, model: str | ModelSchema, inputs: Inputs
     ) -> AbstractContextManager[Inputs]:
         """Paths and open files given for media fields, as path strings, while submitting."""
+        from ._registry import ModelSchema
+
         check_inputs_type(inputs)
         if not isinstance(inputs, Mapping):
             return nullcontext(inputs)
@@ -259,6 +266,9 @@ class ClientCore(Generic[HttpT]):
         timeout: float | None,
     ) -> tuple[DownloadJob, list[tuple[str, Path]]]:
         """What ``download()`` fetches, where to, and under which rules and deadline."""
+        from ._download import plan_targets
+        from ._download_flow import DownloadJob
+
         refusal = download_refusal(result)
         if refusal is not None:
             raise refusal

@@ -56,7 +56,7 @@ from ._retry import (
     clip,
     parse_retry_after,
 )
-from ._types import DownloadProgress
+from ._types import DownloadProgress, ProgressCallback
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -64,7 +64,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DownloadJob", "ProgressCallback", "RetryableError", "Transfer", "fetch", "save"]
 
-ProgressCallback = Callable[[DownloadProgress], None]
 
 REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 MAX_RESTARTS = 3  # from byte 0, after an answer that did not continue where the file was cut

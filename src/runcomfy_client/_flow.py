@@ -21,8 +21,7 @@ send(core, call)`` (``_lifecycle``) to get an answer through the same retries an
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -56,21 +55,25 @@ R = TypeVar("R")
 
 
 # -- effects: what a flow may ask of its driver ------------------------------------------------
+# NamedTuples, not dataclasses: a dataclass costs several times as much to define (at import)
+# and to build (one per request). Drivers tell them apart with isinstance, never by equality.
 
 
-@dataclass(frozen=True, slots=True)
-class Exchange:
+class Exchange(NamedTuple):
     """Send one API request; the answer is an :class:`Answer` (an httpx error is thrown in)."""
 
     call: Call
     url: str
-    headers: Mapping[str, str] = field(repr=False)  # carries the API key: never shown
+    headers: Mapping[str, str]  # carries the API key: never shown (see __repr__)
     timeout: httpx.Timeout
     budget: float | None = None  # seconds the whole exchange may take: its read is cut then
 
+    def __repr__(self) -> str:
+        call, url, budget = self.call, self.url, self.budget
+        return f"Exchange(call={call!r}, url={url!r}, headers=<hidden>, budget={budget!r})"
 
-@dataclass(frozen=True, slots=True)
-class Answer:
+
+class Answer(NamedTuple):
     """An API answer: its status and headers, and its body (None: longer than the call allows,
     and not read further)."""
 
@@ -78,30 +81,26 @@ class Answer:
     content: bytes | None
 
 
-@dataclass(frozen=True, slots=True)
-class Sleep:
+class Sleep(NamedTuple):
     """Wait ``seconds`` (on the client's clock: a virtual one in tests)."""
 
     seconds: float
 
 
-@dataclass(frozen=True, slots=True)
-class Report(Generic[R]):
+class Report(NamedTuple, Generic[R]):
     """Hand ``value`` to the caller (a job's new status) and go on; the answer is None."""
 
     value: R
 
 
-@dataclass(frozen=True, slots=True)
-class Offload(Generic[R]):
+class Offload(NamedTuple, Generic[R]):
     """Run blocking work (uploads): one after the other when sync, in worker threads when
     async. The answer is the list of their results, in order."""
 
     tasks: tuple[Callable[[], R], ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Shielded(Generic[R]):
+class Shielded(NamedTuple, Generic[R]):
     """Run ``flow`` to its end even if the caller is stopped meanwhile (a batch's submit): when
     stopped, wait up to ``grace`` seconds for it, hand its value to ``late``, then stop."""
 
@@ -113,15 +112,13 @@ class Shielded(Generic[R]):
 # Downloads: one transfer's network steps. Streams are the drivers' own objects.
 
 
-@dataclass(frozen=True, slots=True)
-class Resolve:
+class Resolve(NamedTuple):
     """Look up the addresses of a download's current host."""
 
     target: Target
 
 
-@dataclass(frozen=True, slots=True)
-class Open:
+class Open(NamedTuple):
     """Send the transfer's GET; the answer is a stream with ``status``, ``headers``, ``peer``.
     ``addresses`` (checked) pin the connection: the fast reader is used, which only a blocking
     driver has."""
@@ -130,22 +127,19 @@ class Open:
     addresses: list[Address] | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Read:
+class Read(NamedTuple):
     """The next piece of an open stream's body, or None at its end."""
 
     stream: object
 
 
-@dataclass(frozen=True, slots=True)
-class Close:
+class Close(NamedTuple):
     """Release a stream (always asked for, whatever happened)."""
 
     stream: object
 
 
-@dataclass(frozen=True, slots=True)
-class Detach:
+class Detach(NamedTuple):
     """Run a transfer's flow where blocking reads are fine: inline when sync, on a thread of
     its own when async (a cancel cuts its connection; progress callbacks stay on the loop)."""
 

@@ -31,12 +31,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from . import _protocol as p
-from ._download_flow import ProgressCallback, save
 from ._errors import DeadlineExceededError
 from ._flow import Flow, Offload, Report, Sleep
-from ._registry import ModelSchema, model_id_of
 from ._retry import Deadline
-from ._types import CancelOutcome, Ended, HandleData, JobStatus, Result, parse_status
+from ._types import (
+    CancelOutcome,
+    Ended,
+    HandleData,
+    JobStatus,
+    ProgressCallback,
+    Result,
+    parse_status,
+)
 from ._waiting import (
     Waiter,
     ended_without_result,
@@ -50,6 +56,7 @@ if TYPE_CHECKING:  # annotations only: typing.Unpack is 3.11+
     from typing_extensions import Unpack
 
     from ._core import ClientCore, Inputs
+    from ._registry import ModelSchema
 
 __all__ = [
     "CANCEL_FOLLOW",
@@ -149,7 +156,7 @@ def submit(core: ClientCore[Any], model: str | ModelSchema, inputs: Inputs) -> F
     if target is not None:
         return (yield from dj.submit(core, target, inputs, {}))
     payload = yield from prepared(core, model, inputs)
-    call = p.submit_call(model_id_of(model), payload)
+    call = p.submit_call(model if isinstance(model, str) else model.model_id, payload)
     return HandleData.from_submit((yield from send(core, call)), call)
 
 
@@ -378,6 +385,8 @@ def download(
     timeout: float | None = None,
 ) -> Flow[list[Path]]:
     """Save every output of ``done`` into ``directory``, each verified; returns the paths."""
+    from ._download_flow import save
+
     job, plan = core._download_plan(done, directory, overwrite, on_progress, max_bytes, timeout)
     label = f"job {done.request_id}: " if done.request_id else ""
     saved: list[Path] = []

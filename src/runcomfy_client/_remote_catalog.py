@@ -13,12 +13,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from ._errors import ResponseDecodeError
-from ._model_info import ModelInfo
 from ._protocol import Call
+
+if TYPE_CHECKING:
+    from ._model_info import ModelInfo
 
 __all__ = ["CatalogPager", "CatalogQuery", "categories_call", "parse_categories"]
 
@@ -97,6 +99,8 @@ class CatalogPager:
             return []
         where = f"the catalog page at offset {self.offset}"
         room = None if self.query.limit is None else self.query.limit - len(self.seen)
+        from ._model_info import ModelInfo
+
         found: list[ModelInfo] = []
         fresh = False
         for item in models:

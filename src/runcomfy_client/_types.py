@@ -5,7 +5,7 @@ Also the one JSON shape every ``--json`` document about a job takes (:func:`job_
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -27,6 +27,7 @@ __all__ = [
     "JobStatus",
     "Output",
     "OutputFile",
+    "ProgressCallback",
     "Queued",
     "Result",
     "UnknownStatus",
@@ -461,6 +462,10 @@ class DownloadProgress:
     received: int
     total: int | None
     done: bool = False
+
+
+# Told of each download's progress (bytes so far, total when known).
+ProgressCallback = Callable[["DownloadProgress"], None]
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,9 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._errors import DeadlineExceededError, JobCancelledError, JobError, JobFailedError
-from ._polling import PollingPolicy, PollObservation
 from ._retry import Deadline
 from ._types import (
     TERMINAL,
@@ -24,6 +23,9 @@ from ._types import (
     UnknownStatus,
     parse_status,
 )
+
+if TYPE_CHECKING:
+    from ._polling import PollingPolicy
 
 logger = logging.getLogger("runcomfy_client")
 
@@ -100,6 +102,8 @@ class Waiter:
             self._learn_queue_wait()
         at = self.position
         first = self.queued_at
+        from ._polling import PollObservation
+
         observation = PollObservation(
             queue_rate=self._queue_rate(status, now),
             queue_moved=0 if first is None or at is None or at[0] is None else first[1] - at[0],
