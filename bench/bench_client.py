@@ -143,7 +143,8 @@ def _in_flight(base: str, url: str, n: int, which: str) -> dict[str, float]:
     """``max(n, 20)`` jobs with at most ``n`` in flight, after one untimed warm-up job.
 
     Both sides: the same connection limit and no pool timeout (1,000 jobs queue for a
-    connection instead of failing), and both poll every 0.25 s starting 0.25 s after submit.
+    connection instead of failing), and both poll as RunComfy's loop does, scaled: a check
+    right after the submit, then one 0.25 s after each answer.
     """
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
     timeout = httpx.Timeout(60.0, pool=None)
@@ -156,17 +157,20 @@ def _in_flight(base: str, url: str, n: int, which: str) -> dict[str, float]:
             f"{base}/v1/models/{MODEL}", json=wire_inputs(url, 3_000_000 + i), headers=headers
         )
         rid = r.json()["request_id"]
+        # RunComfy's own loop: check, then sleep after each answer that is not the end.
         while True:
-            await asyncio.sleep(0.25)
             status = await http.get(f"{base}/v1/requests/{rid}/status", headers=headers)
             if status.json()["status"] == "completed":
                 break
+            await asyncio.sleep(0.25)
         await http.get(f"{base}/v1/requests/{rid}/result", headers=headers)
 
     async def main() -> float:
         from runcomfy_client import AsyncClient, PollingPolicy, PollingSettings
 
-        polling = PollingPolicy(PollingSettings.with_interval(0.25), learn=False)
+        # The raw loop's schedule (see per_job): every 0.25 s, the policy's 4/3 first gap off.
+        settings = replace(PollingSettings.with_interval(0.25), first_interval=0.25)
+        polling = PollingPolicy(settings, learn=False)
         http = httpx.AsyncClient(timeout=timeout, limits=limits)
         async with (
             http,

@@ -378,19 +378,25 @@ def object_info_flow(core: ClientCore[Any], deployment: Deployment) -> Flow[dict
 # -- the doors -------------------------------------------------------------------------------------
 
 
-class Deployments:
-    """``client.deployments``: the Serverless API's deployments, for :class:`Client`."""
+class _Door:
+    """What both doors share: the client's core, and where the API is."""
 
-    def __init__(self, core: ClientCore[Any], driver: SyncDriver) -> None:
-        self._core = core
-        self._run = driver.run
+    _core: ClientCore[Any]
 
     @property
     def base_url(self) -> str:
         return self._core.serverless_base_url
 
     def __repr__(self) -> str:
-        return f"Deployments(base_url={self.base_url!r})"
+        return f"{type(self).__name__}(base_url={self.base_url!r})"
+
+
+class Deployments(_Door):
+    """``client.deployments``: the Serverless API's deployments, for :class:`Client`."""
+
+    def __init__(self, core: ClientCore[Any], driver: SyncDriver) -> None:
+        self._core = core
+        self._run = driver.run
 
     def list(
         self, *, ids: Sequence[str] = (), payload: bool = False, readme: bool = False
@@ -434,19 +440,12 @@ class Deployments:
         return self._run(object_info_flow(self._core, deployment))
 
 
-class AsyncDeployments:
+class AsyncDeployments(_Door):
     """``client.deployments`` for :class:`AsyncClient`: the same methods, awaited."""
 
     def __init__(self, core: ClientCore[Any], driver: AsyncDriver) -> None:
         self._core = core
         self._run = driver.run
-
-    @property
-    def base_url(self) -> str:
-        return self._core.serverless_base_url
-
-    def __repr__(self) -> str:
-        return f"AsyncDeployments(base_url={self.base_url!r})"
 
     async def list(
         self, *, ids: Sequence[str] = (), payload: bool = False, readme: bool = False
