@@ -541,3 +541,24 @@ def test_ctrl_c_while_run_waits_names_the_job_left_running() -> None:
     with pytest.raises(KeyboardInterrupt) as caught:
         client.run(INPAINT, GOOD)
     assert any("job r1" in note and "attach" in note for note in caught.value.__notes__)
+
+
+def test_any_error_after_the_submit_names_the_job_unless_it_already_does() -> None:
+    """Whatever goes wrong once the job is paid for (here an exception no rule knows, raised
+    while following it), the error that reaches the caller carries the job's id; the job's own
+    errors, which name it already, get no second note."""
+    clock = VirtualClock()
+
+    def broken(request: httpx.Request, now: float) -> Any:
+        raise LookupError("a bug somewhere below")
+
+    client = scripted(job(clock, [], status=broken))
+    with pytest.raises(LookupError) as caught:
+        client.run(INPAINT, GOOD)
+    assert any("job r1" in note and "attach" in note for note in caught.value.__notes__)
+
+    failed = ok({"request_id": "r1", "status": "failed", "error": {"code": 7, "message": "x"}})
+    client = scripted(job(VirtualClock(), [], status=lambda r, now: failed))
+    with pytest.raises(JobFailedError) as fails:
+        client.run(INPAINT, GOOD)
+    assert "r1" in str(fails.value) and not getattr(fails.value, "__notes__", [])

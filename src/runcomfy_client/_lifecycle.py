@@ -359,18 +359,21 @@ def run_submitted(
         )
     except GeneratorExit:  # the flow is being closed: nobody will read a note
         raise
-    except BaseException as exc:  # Ctrl-C, a task's cancel: the paid job's id goes with it
-        if not isinstance(exc, Exception):
+    except BaseException as exc:  # Ctrl-C, a cancel, any error: the paid job's id goes with it
+        if getattr(exc, "request_id", None) != handle.request_id and handle.request_id not in str(
+            exc
+        ):
             _note_job(exc, handle.request_id)
         raise
     return with_files(done, files)
 
 
 def _note_job(exc: BaseException, request_id: str) -> None:
-    """Say on ``exc`` (a stop that is not the job's own error) which job was left running."""
+    """Say on ``exc`` (whatever stopped run() after its submit, when it does not name the job
+    itself) which job was submitted, so that it is re-attached rather than paid for again."""
     from ._errors import reattach_hint
 
-    note = f"job {request_id} was submitted and is left running; {reattach_hint(request_id)}"
+    note = f"job {request_id} was submitted and may still be running; {reattach_hint(request_id)}"
     setattr(exc, "__notes__", [*getattr(exc, "__notes__", []), note])  # noqa: B010 - 3.10 too
 
 
