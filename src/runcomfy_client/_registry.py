@@ -59,7 +59,6 @@ __all__ = [
     "ModelSchema",
     "Registry",
     "bundled_schema_dir",
-    "model_id_of",
 ]
 
 
@@ -463,8 +462,3 @@ class Registry:
         the first ``_output.json`` in ``root`` or the registry's folders, else the default."""
         found = folder_output_file((root, *self.schema_dirs))
         return _output_from_file(found) if found else DEFAULT_OUTPUT_SCHEMA
-
-
-def model_id_of(model: str | ModelSchema) -> str:
-    """The id of a model given by its id or its schema."""
-    return model.model_id if isinstance(model, ModelSchema) else model
