@@ -278,3 +278,35 @@ def test_cli_listen_prints_each_delivery_as_a_json_line() -> None:
     ]
     assert lines[1]["status"] == "completed" and lines[1]["body"]["outputs"] == {}
     assert lines[0]["received_at"].endswith("Z")
+
+
+def test_the_sender_hears_200_only_after_on_delivery_ran() -> None:
+    """RunComfy sends a job's next event once the last one was answered: told before the
+    answer, ``on_delivery`` sees one job's events in the order they were sent (told after it,
+    a second handler thread could overtake the first)."""
+    entered, release, told = threading.Event(), threading.Event(), []
+
+    def on_delivery(delivery: Any) -> None:
+        entered.set()
+        release.wait(10)
+        told.append(delivery.event.sent_status)
+
+    server = serve(WebhookInbox(), on_delivery=on_delivery)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    answers: list[int] = []
+    sender = threading.Thread(
+        target=lambda: answers.append(httpx.post(url, json=event("r1", "in_queue")).status_code)
+    )
+    try:
+        sender.start()
+        assert entered.wait(10)
+        sender.join(0.2)
+        assert answers == [] and sender.is_alive()  # no answer while on_delivery runs
+        release.set()
+        sender.join(10)
+        assert answers == [200] and told == ["in_queue"]
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()

@@ -363,7 +363,9 @@ def serve(
     """An HTTP server that records every POSTed event in ``inbox`` (any path) and answers 200.
 
     A body that is not an event gets 400 (RunComfy would retry it in vain); a body over 16 MB
-    gets 413. Call ``serve_forever()`` on it (or run that in a thread) and ``shutdown()`` to stop.
+    gets 413. ``on_delivery`` is told of each delivery before the sender gets its 200, so one
+    job's deliveries reach it in the order they were sent. Call ``serve_forever()`` on it (or
+    run that in a thread) and ``shutdown()`` to stop.
     """
 
     class Handler(BaseHTTPRequestHandler):
@@ -383,9 +385,12 @@ def serve(
             except WebhookError as exc:
                 self._answer(400, {"error": str(exc)})
                 return
-            self._answer(200, {"ok": True})
+            # Told before the sender hears 200: it sends the job's next event only then, so
+            # on_delivery sees one job's deliveries in the order they were sent (after the
+            # answer, a second thread could overtake this one).
             if on_delivery is not None:
                 on_delivery(delivery)
+            self._answer(200, {"ok": True})
 
         def _answer(self, status: int, body: Mapping[str, Any]) -> None:
             data = json.dumps(body).encode()
