@@ -89,15 +89,11 @@ def _scratch_copy(target: Path) -> None:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".venv", "out", ".*_cache")
     for name in ("examples", "schemas", "src", "generated", "codegen", "tests", "docs", "bench"):
         shutil.copytree(ROOT / name, target / name, ignore=ignore)
-    for name in (
-        "Makefile",
-        "pyproject.toml",
-        "README.md",
-        "mkdocs.yml",
-        "CHANGELOG.md",
-        "LICENSE",
-    ):
-        shutil.copy2(ROOT / name, target / name)
+    # Every file at the top (README, Makefile, the pages the README links to ...): a file added
+    # there later is in the copy too, as it is in a user's clone.
+    for path in ROOT.iterdir():
+        if path.is_file() and not path.name.startswith("."):
+            shutil.copy2(path, target / path.name)
     # .venv: the running environment's parts, linked, with its own install stamp made newer
     # than the copied pyproject.toml, so no make verb ever reinstalls (into the real one).
     venv = Path(sys.prefix).resolve()
