@@ -412,3 +412,8 @@ def test_values_are_shown_in_json_spelling_inside_lists_too() -> None:
     assert show_value([None, True, "a"]) == '[null, true, "a"]'
     assert show_value({"scale": None}) == '{"scale": null}'
     assert show_value((640, 480)) == "(640, 480)"  # a Python tuple stays one
+    # A long value is cut in the middle: a path keeps its file name, a string its quote.
+    path = "/home/someone/" + "very/deep/" * 10 + "clip.mp4"
+    shown = show_value(path)
+    assert len(shown) == 80 and shown.startswith("'/home/someone/") and shown.endswith("clip.mp4'")
+    assert "..." in shown

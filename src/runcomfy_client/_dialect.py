@@ -509,7 +509,12 @@ def show_value(value: Any, limit: int = 80) -> str:
     if isinstance(value, (list, dict)):
         with contextlib.suppress(TypeError, ValueError):
             text = json.dumps(value, ensure_ascii=False, allow_nan=False)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    if len(text) <= limit:
+        return text
+    # Cut in the middle: the end of a long value (a file's name at the end of its path, a
+    # closing quote) says as much as its start.
+    tail = (limit - 3) // 3
+    return text[: limit - 3 - tail] + "..." + text[len(text) - tail :]
 
 
 def default_out_of_bounds(prop: Mapping[str, Any]) -> bool:
